@@ -1,0 +1,99 @@
+"""Typed errors raised by services; the API turns them into problem+json (RFC 9457).
+
+Stdlib only: services import this module, and it must never pull Flask in.
+"""
+
+from __future__ import annotations
+
+
+class TokenwardError(Exception):
+    """Base of every expected failure. `detail` is safe to show: never a secret, code or token."""
+
+    code: str = "error"
+    status: int = 400
+    title: str = "Request failed"
+
+    def __init__(self, detail: str | None = None, **extra: object) -> None:
+        self.detail = detail or self.title
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class ValidationFailed(TokenwardError):
+    code, status, title = "validation_error", 422, "The request is not valid"
+
+
+class NotFound(TokenwardError):
+    code, status, title = "not_found", 404, "Not found"
+
+
+class Forbidden(TokenwardError):
+    code, status, title = "forbidden", 403, "Not allowed"
+
+
+class Conflict(TokenwardError):
+    code, status, title = "conflict", 409, "Conflict with the current state"
+
+
+class InvalidCredentials(TokenwardError):
+    code, status, title = "invalid_credentials", 401, "Invalid username or password"
+
+
+class Unauthenticated(TokenwardError):
+    code, status, title = "unauthenticated", 401, "A valid access token is required"
+
+
+class InvalidToken(TokenwardError):
+    code, status, title = "invalid_token", 401, "The access token is not valid"
+
+
+class InvalidOtp(TokenwardError):
+    code, status, title = "invalid_otp", 401, "The one-time code is not valid"
+
+
+class ReplayedOtp(TokenwardError):
+    code, status, title = "replayed_otp", 401, "This one-time code was already used"
+
+
+class InvalidFobResponse(TokenwardError):
+    code, status, title = "invalid_fob_response", 401, "The fob response is not valid"
+
+
+class InvalidCredential(TokenwardError):
+    code, status, title = "invalid_credential", 401, "The security key response is not valid"
+
+
+class TokenLocked(TokenwardError):
+    code, status, title = "token_locked", 403, "The token is locked after too many failures"
+
+
+class NoUsableToken(TokenwardError):
+    code, status, title = "no_usable_token", 401, "No active token can answer this request"
+
+
+class TransactionExpired(TokenwardError):
+    code, status, title = "transaction_expired", 401, "The login transaction expired or was already used"
+
+
+class TooManyAttempts(TokenwardError):
+    code, status, title = "too_many_attempts", 401, "Too many attempts for this login transaction"
+
+
+class EnrollmentExpired(TokenwardError):
+    code, status, title = "enrollment_expired", 410, "The pending enrollment expired; start again"
+
+
+class RefreshTokenInvalid(TokenwardError):
+    code, status, title = "invalid_refresh_token", 401, "The refresh token is not valid"
+
+
+class RefreshTokenReused(TokenwardError):
+    code, status, title = "refresh_token_reused", 401, "The refresh token was already used; its session was revoked"
+
+
+class ResyncFailed(TokenwardError):
+    code, status, title = "resync_failed", 422, "The codes do not match consecutive values in the resync window"
+
+
+class ConfigurationError(TokenwardError):
+    code, status, title = "configuration_error", 500, "Invalid configuration"

@@ -1,0 +1,122 @@
+"""Tables. Times are UNIX seconds (float) from the injected clock; secrets are stored encrypted only."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db import db
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)  # JWT `sub`, WebAuthn user handle
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Token(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)  # AES-GCM associated data
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # totp | hotp | webauthn | fob
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | active | disabled
+    description: Mapped[str] = mapped_column(String(128), default="")
+    serial: Mapped[str | None] = mapped_column(String(64), unique=True)  # fob / imported token serial
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    algorithm: Mapped[str | None] = mapped_column(String(16))
+    digits: Mapped[int | None] = mapped_column(Integer)
+    period: Mapped[int | None] = mapped_column(Integer)
+    counter: Mapped[int] = mapped_column(BigInteger, default=0)  # HOTP / OCRA counter: next value expected
+    last_time_step: Mapped[int | None] = mapped_column(BigInteger)  # last accepted TOTP / OCRA time step
+    drift_steps: Mapped[int] = mapped_column(Integer, default=0)  # clock drift found by resync
+    fail_count: Mapped[int] = mapped_column(Integer, default=0)
+    ocra_suite: Mapped[str | None] = mapped_column(String(64))
+    credential_id: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
+    credential_data: Mapped[bytes | None] = mapped_column(LargeBinary)  # AttestedCredentialData
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    activated_at: Mapped[float | None] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_tokens_user_state", "user_id", "state"),)
+
+
+class LoginTransaction(db.Model):  # type: ignore[name-defined,misc]
+    """A pending second-factor challenge; any node can complete it."""
+
+    __tablename__ = "transactions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    consumed_at: Mapped[float | None] = mapped_column(Float)
+    fob_challenge: Mapped[str | None] = mapped_column(String(64))
+    webauthn_state: Mapped[str | None] = mapped_column(Text)  # JSON ceremony state from Fido2Server
+
+
+class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the opaque token
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    amr: Mapped[str] = mapped_column(String(64))  # space separated
+    scope: Mapped[str] = mapped_column(String(64))
+    auth_time: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+
+
+class RevokedAccessToken(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "revoked_access_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str | None] = mapped_column(String(32))
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    retired_at: Mapped[float | None] = mapped_column(Float)  # when a newer key took over signing
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(128), default="")
+    result: Mapped[str] = mapped_column(String(16))  # success | failure
+    reason: Mapped[str] = mapped_column(String(64), default="")  # a stable error code, never input
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    request_id: Mapped[str] = mapped_column(String(32), default="")

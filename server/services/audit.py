@@ -1,0 +1,85 @@
+"""Audit events: who did what to what, and whether it worked. Never a secret, code, password or token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and from where: an HTTP client, or the console."""
+
+    name: str
+    client_ip: str = ""
+    request_id: str = ""
+
+    @classmethod
+    def console(cls) -> Actor:
+        return cls(name="console", client_ip="console")
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    result: str,
+    now: float,
+    target: str = "",
+    reason: str = "",
+    actor_name: str | None = None,
+) -> None:
+    """Adds an event to the session; the caller's commit writes it together with what it describes."""
+    session.add(
+        AuditEvent(
+            at=now,
+            actor=(actor_name or actor.name)[:64],
+            action=action,
+            target=target[:128],
+            result=result,
+            reason=reason[:64],
+            client_ip=actor.client_ip[:64],
+            request_id=actor.request_id[:32],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    total: int
+
+
+def list_events(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    result: str | None = None,
+    target: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> AuditPage:
+    query = select(AuditEvent)
+    for column, value in (
+        (AuditEvent.actor, actor),
+        (AuditEvent.action, action),
+        (AuditEvent.result, result),
+        (AuditEvent.target, target),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
+    return AuditPage(events=list(rows), total=total)

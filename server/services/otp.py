@@ -1,0 +1,153 @@
+"""TOTP/HOTP on pyotp. We add what pyotp leaves to the caller: single use, windows, drift, resync."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pyotp
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from server.errors import InvalidOtp, ReplayedOtp, ResyncFailed, ValidationFailed
+from server.models import Token
+from server.services.runtime import Runtime
+
+ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
+SECRET_BASE32_CHARS = 32  # 160 bits, the RFC 4226 recommendation (pyotp refuses < 112 bits)
+_CODE = re.compile(r"^[0-9]{6,8}$")
+
+
+@dataclass(frozen=True)
+class OtpAccepted:
+    token_id: str
+    time_step: int | None = None
+    counter: int | None = None
+
+
+def new_secret() -> str:
+    return pyotp.random_base32(SECRET_BASE32_CHARS)
+
+
+def _otp(token_type: str, secret: str, *, algorithm: str, digits: int, period: int) -> pyotp.OTP:
+    digest = getattr(hashlib, ALGORITHMS[algorithm])
+    if token_type == "totp":
+        return pyotp.TOTP(secret, digits=digits, digest=digest, interval=period)
+    return pyotp.HOTP(secret, digits=digits, digest=digest)
+
+
+def provisioning_uri(
+    *, token_type: str, secret: str, issuer: str, username: str, algorithm: str, digits: int, period: int,
+    counter: int = 0,
+) -> str:  # fmt: skip
+    """otpauth:// URI (Key Uri Format). Label `issuer:username`; defaults omitted so phone apps stay happy."""
+    label = quote(f"{issuer}:{username}", safe=":@")
+    params = [f"secret={secret.rstrip('=')}", f"issuer={quote(issuer, safe='')}"]
+    if algorithm != "SHA1":
+        params.append(f"algorithm={algorithm}")
+    if digits != 6:
+        params.append(f"digits={digits}")
+    if token_type == "totp" and period != 30:
+        params.append(f"period={period}")
+    if token_type == "hotp":
+        params.append(f"counter={counter}")
+    return f"otpauth://{token_type}/{label}?{'&'.join(params)}"
+
+
+def normalise_code(code: str, *, digits: int | None = None) -> str:
+    code = code.replace(" ", "").replace("-", "")
+    if not _CODE.match(code) or (digits is not None and len(code) != digits):
+        raise InvalidOtp()
+    return code
+
+
+def _matches(otp: pyotp.OTP, code: str, value: int) -> bool:
+    return hmac.compare_digest(otp.generate_otp(value), code)
+
+
+def find_match(rt: Runtime, token: Token, secret: str, code: str, *, window: int, lookahead: int) -> int | None:
+    """The time step (TOTP) or counter (HOTP) at which `code` is valid, else None. Checks every candidate so
+    the time taken does not reveal which one matched."""
+    otp = _otp(token.type, secret, algorithm=token.algorithm or "SHA1", digits=token.digits or 6,
+               period=token.period or 30)  # fmt: skip
+    if token.type == "totp":
+        current = int(rt.now()) // (token.period or 30) + token.drift_steps
+        candidates = range(current - window, current + window + 1)
+    else:
+        candidates = range(token.counter, token.counter + lookahead + 1)
+    found = None
+    for value in candidates:
+        if _matches(otp, code, value) and found is None:
+            found = value
+    return found
+
+
+def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> OtpAccepted:
+    """Marks step/counter `value` used by one conditional UPDATE; 0 rows means someone used it first."""
+    now = rt.now()
+    query = update(Token).where(Token.id == token.id)
+    if token.type == "totp":
+        query = query.where(or_(Token.last_time_step.is_(None), Token.last_time_step < value)).values(
+            last_time_step=value, fail_count=0, last_used_at=now
+        )
+    else:
+        query = query.where(Token.counter <= value).values(counter=value + 1, fail_count=0, last_used_at=now)
+    if session.execute(query).rowcount != 1:
+        raise ReplayedOtp()
+    if token.type == "totp":
+        return OtpAccepted(token.id, time_step=value)
+    return OtpAccepted(token.id, counter=value)
+
+
+def check_code(session: Session, rt: Runtime, *, token: Token, secret: str, code: str) -> OtpAccepted:
+    """Verifies and consumes `code` for one token (not committed; the caller commits with its other writes)."""
+    code = normalise_code(code, digits=token.digits)
+    settings = rt.settings
+    value = find_match(rt, token, secret, code, window=settings.totp_window, lookahead=settings.hotp_lookahead)
+    if value is None:
+        raise InvalidOtp()
+    if token.type == "totp" and token.last_time_step is not None and value <= token.last_time_step:
+        raise ReplayedOtp()
+    return consume(session, rt, token=token, value=value)
+
+
+def resync(session: Session, rt: Runtime, *, token: Token, secret: str, first_code: str, second_code: str) -> int:
+    """Finds two consecutive codes in the wide resync window; stores the drift (TOTP) or counter (HOTP).
+
+    Returns the drift in steps (TOTP) or the counters skipped (HOTP)."""
+    digits = token.digits or 6
+    first, second = normalise_code(first_code, digits=digits), normalise_code(second_code, digits=digits)
+    otp = _otp(token.type, secret, algorithm=token.algorithm or "SHA1", digits=digits, period=token.period or 30)
+    wide = rt.settings.resync_window
+    if token.type == "totp":
+        current = int(rt.now()) // (token.period or 30)
+        # nearest drift first, so the smallest consistent correction wins
+        for offset in sorted(range(-wide, wide + 1), key=abs):
+            step = current + offset
+            if _matches(otp, first, step) and _matches(otp, second, step + 1):
+                if abs(offset + 1) > rt.settings.max_drift_steps:
+                    raise ResyncFailed("The clock drift found is larger than allowed; re-enroll the token")
+                token.drift_steps = offset + 1
+                token.last_time_step = step + 1
+                token.fail_count = 0
+                return token.drift_steps
+        raise ResyncFailed()
+    for counter in range(token.counter, token.counter + wide):
+        if _matches(otp, first, counter) and _matches(otp, second, counter + 1):
+            skipped = counter - token.counter
+            token.counter = counter + 2
+            token.fail_count = 0
+            return skipped
+    raise ResyncFailed()
+
+
+def validate_options(*, token_type: str, algorithm: str, digits: int, period: int) -> None:
+    if algorithm not in ALGORITHMS:
+        raise ValidationFailed("algorithm must be SHA1, SHA256 or SHA512")
+    if digits not in (6, 8):
+        raise ValidationFailed("digits must be 6 or 8")
+    if token_type == "totp" and period not in (30, 60):
+        raise ValidationFailed("period must be 30 or 60")

@@ -1,0 +1,24 @@
+"""What every service needs besides the database session: settings, time, the secret box, the key ring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from server.clock import Clock
+from server.config import Settings
+from server.services.crypto import SecretBox
+
+if TYPE_CHECKING:
+    from server.services.keys import KeyRing
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    clock: Clock
+    box: SecretBox
+    keys: KeyRing
+
+    def now(self) -> float:
+        return self.clock.now()

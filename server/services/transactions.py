@@ -1,0 +1,64 @@
+"""Login transactions: a second-factor challenge stored in the database, single use, with an attempt budget."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from server.errors import TooManyAttempts, TransactionExpired
+from server.models import LoginTransaction
+from server.services.runtime import Runtime
+
+
+def begin_transaction(
+    session: Session, rt: Runtime, *, user_id: int | None, password_verified: bool,
+    fob_challenge: str | None = None, webauthn_state: str | None = None,
+) -> LoginTransaction:  # fmt: skip
+    now = rt.now()
+    transaction = LoginTransaction(
+        id=secrets.token_urlsafe(24), user_id=user_id, password_verified=password_verified, created_at=now,
+        expires_at=now + rt.settings.transaction_ttl, attempts=0, max_attempts=rt.settings.transaction_attempts,
+        fob_challenge=fob_challenge, webauthn_state=webauthn_state,
+    )  # fmt: skip
+    session.add(transaction)
+    session.flush()
+    return transaction
+
+
+def claim_attempt(session: Session, rt: Runtime, *, transaction_id: str) -> LoginTransaction:
+    """Spends one attempt by a conditional UPDATE and commits it, so failed tries count even if the check
+    that follows crashes."""
+    now = rt.now()
+    claimed = session.execute(
+        update(LoginTransaction)
+        .where(LoginTransaction.id == transaction_id, LoginTransaction.consumed_at.is_(None),
+               LoginTransaction.expires_at > now, LoginTransaction.attempts < LoginTransaction.max_attempts)
+        .values(attempts=LoginTransaction.attempts + 1)
+    ).rowcount  # fmt: skip
+    session.commit()
+    transaction = session.get(LoginTransaction, transaction_id) if len(transaction_id) <= 64 else None
+    if transaction is None:
+        raise TransactionExpired()
+    if claimed != 1:
+        if transaction.consumed_at is None and transaction.expires_at > now:
+            raise TooManyAttempts()
+        raise TransactionExpired()
+    return transaction
+
+
+def consume_transaction(session: Session, rt: Runtime, *, transaction_id: str) -> None:
+    """Single use: exactly one concurrent caller sees the row count 1 (not committed here)."""
+    consumed = session.execute(
+        update(LoginTransaction)
+        .where(LoginTransaction.id == transaction_id, LoginTransaction.consumed_at.is_(None))
+        .values(consumed_at=rt.now())
+    ).rowcount
+    if consumed != 1:
+        raise TransactionExpired()
+
+
+def purge_expired(session: Session, *, now: float) -> None:
+    session.execute(LoginTransaction.__table__.delete().where(LoginTransaction.expires_at < now))
+    session.commit()

@@ -1,0 +1,112 @@
+"""Users: creation, lookup, password check, disable, delete."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.errors import Conflict, InvalidCredentials, NotFound, ValidationFailed
+from server.models import User
+from server.services.audit import Actor, record_event
+from server.services.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    needs_rehash,
+    password_matches,
+)
+from server.services.runtime import Runtime
+from server.services.sessions import revoke_user_sessions
+
+# Letters, digits and . _ @ + - : safe in an otpauth label, a URL and a log line.
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+ROLES = ("user", "admin")
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_PATTERN.match(username):
+        raise ValidationFailed("username: 1-64 letters, digits or . _ @ + -, starting with a letter or digit")
+    return username
+
+
+def check_password_policy(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise ValidationFailed(f"password: {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+
+
+def create_user(
+    session: Session, rt: Runtime, *, username: str, password: str | None, role: str = "user", actor: Actor
+) -> User:
+    check_username(username)
+    if role not in ROLES:
+        raise ValidationFailed("role must be user or admin")
+    if password is not None:
+        check_password_policy(password)
+    user = User(
+        username=username,
+        password_hash=hash_password(password) if password is not None else None,
+        role=role,
+        disabled=False,
+        created_at=rt.now(),
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as err:
+        session.rollback()
+        raise Conflict("A user with this name exists") from err
+    record_event(session, actor=actor, action="user.create", result="success", now=rt.now(), target=username)
+    session.commit()
+    return user
+
+
+def find_user(session: Session, *, username: str) -> User | None:
+    if not USERNAME_PATTERN.match(username):
+        return None
+    return session.scalar(select(User).where(User.username == username))
+
+
+def get_user(session: Session, *, username: str) -> User:
+    user = find_user(session, username=username)
+    if user is None:
+        raise NotFound("No such user")
+    return user
+
+
+def list_users(session: Session, *, limit: int = 100, offset: int = 0) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username).limit(limit).offset(offset)))
+
+
+def authenticate_password(session: Session, rt: Runtime, *, username: str, password: str, actor: Actor) -> User:
+    """The same error and the same Argon2 cost for an unknown user, a disabled one and a wrong password."""
+    user = find_user(session, username=username)
+    ok = password_matches(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
+    if user is None or not ok or user.disabled:
+        record_event(session, actor=actor, action="login.password", result="failure", now=rt.now(),
+                     target=username if user else "", reason=InvalidCredentials.code)  # fmt: skip
+        session.commit()
+        raise InvalidCredentials()
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool, actor: Actor) -> User:
+    user = get_user(session, username=username)
+    user.disabled = disabled
+    if disabled:
+        revoke_user_sessions(session, rt, user=user)
+    action = "user.disable" if disabled else "user.enable"
+    record_event(session, actor=actor, action=action, result="success", now=rt.now(), target=username)
+    session.commit()
+    return user
+
+
+def delete_user(session: Session, rt: Runtime, *, username: str, actor: Actor) -> None:
+    user = get_user(session, username=username)
+    session.delete(user)
+    record_event(session, actor=actor, action="user.delete", result="success", now=rt.now(), target=username)
+    session.commit()
