@@ -79,7 +79,9 @@ class Settings:
     webauthn_user_verification: str = "preferred"
     webauthn_attestation: str = "none"
     webauthn_aaguid_allowlist: tuple[str, ...] = ()
-    webauthn_trust_anchors: str = ""  # a directory or file of PEM CA certificates; empty: attestation not verified
+    webauthn_trust_anchors: str = (
+        ""  # a directory or file of PEM CA certificates; empty: attestation not verified
+    )
     # Fob time suites: accept this many time steps either side of now.
     fob_time_window: int = 1
 
@@ -128,7 +130,8 @@ class Settings:
             "PUBLIC_URL": urlsplit(self.public_url).scheme not in ("http", "https"),
             "WEBAUTHN_USER_VERIFICATION": self.webauthn_user_verification
             not in ("required", "preferred", "discouraged"),
-            "WEBAUTHN_ATTESTATION": self.webauthn_attestation not in ("none", "indirect", "direct", "enterprise"),
+            "WEBAUTHN_ATTESTATION": self.webauthn_attestation
+            not in ("none", "indirect", "direct", "enterprise"),
         }
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]
         if bad:

@@ -23,6 +23,10 @@ class ValidationFailed(TokenwardError):
     code, status, title = "validation_error", 422, "The request is not valid"
 
 
+class MalformedRequest(TokenwardError):
+    code, status, title = "malformed_request", 400, "The request body is not a JSON object"
+
+
 class NotFound(TokenwardError):
     code, status, title = "not_found", 404, "Not found"
 
@@ -88,11 +92,23 @@ class RefreshTokenInvalid(TokenwardError):
 
 
 class RefreshTokenReused(TokenwardError):
-    code, status, title = "refresh_token_reused", 401, "The refresh token was already used; its session was revoked"
+    code, status, title = (
+        "refresh_token_reused",
+        401,
+        "The refresh token was already used; its session was revoked",
+    )
 
 
 class ResyncFailed(TokenwardError):
-    code, status, title = "resync_failed", 422, "The codes do not match consecutive values in the resync window"
+    code, status, title = (
+        "resync_failed",
+        422,
+        "The codes do not match consecutive values in the resync window",
+    )
+
+
+class ServiceUnavailable(TokenwardError):
+    code, status, title = "unavailable", 503, "A backing service is not reachable"
 
 
 class ConfigurationError(TokenwardError):

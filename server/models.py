@@ -18,7 +18,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)  # JWT `sub`, WebAuthn user handle
+    uid: Mapped[str] = mapped_column(
+        String(32), unique=True, default=new_id
+    )  # JWT `sub`, WebAuthn user handle
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="user")

@@ -1,0 +1,47 @@
+"""The JSON API (`/api/v1`), JWKS, health and metrics. Views translate HTTP to service calls, nothing more."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+
+from server.api import admin, health, openapi, sessions, tokens, wellknown
+from server.api.context import request_id, runtime
+from server.api.problems import register_problem_handlers
+from server.api.ratelimits import install_rate_limits
+from server.db import db
+from server.services.housekeeping import Sweeper, purge_expired
+
+log = logging.getLogger(__name__)
+
+BLUEPRINTS = (sessions.bp, tokens.bp, admin.bp, wellknown.bp, health.bp, openapi.bp)
+
+
+def _finish(response: Response) -> Response:
+    response.headers["X-Request-Id"] = request_id()
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def register_api(app: Flask) -> None:
+    register_problem_handlers(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.after_request(_finish)
+    sweeper = Sweeper()
+
+    @app.teardown_request
+    def _sweep(_error: BaseException | None) -> None:
+        rt = runtime()
+        if not sweeper.due(rt.now()):
+            return
+        try:
+            purge_expired(db.session, rt)
+        except Exception:  # housekeeping must never break a request; the next sweep tries again
+            db.session.rollback()
+            log.exception("housekeeping sweep failed")
+
+    install_rate_limits(app, app.extensions["tokenward"])

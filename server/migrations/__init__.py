@@ -1,4 +1,4 @@
-"""Alembic migrations. `upgrade_schema` brings any database up to date; `tokenward serve` calls it at start."""
+"""Alembic migrations. `upgrade_schema` brings any database up to date; `tokenward serve` runs it first."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -83,3 +84,17 @@ def list_events(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
     return AuditPage(events=list(rows), total=total)
+
+
+def event_view(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at,
+        "actor": event.actor,
+        "action": event.action,
+        "target": event.target,
+        "result": event.result,
+        "reason": event.reason,
+        "client_ip": event.client_ip,
+        "request_id": event.request_id,
+    }

@@ -26,8 +26,15 @@ def _b64url_uint(value: int) -> str:
 
 def public_jwk(public_key: ec.EllipticCurvePublicKey, kid: str) -> dict[str, str]:
     numbers = public_key.public_numbers()
-    return {"kty": "EC", "crv": "P-256", "x": _b64url_uint(numbers.x), "y": _b64url_uint(numbers.y),
-            "kid": kid, "alg": ALGORITHM, "use": "sig"}  # fmt: skip
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64url_uint(numbers.x),
+        "y": _b64url_uint(numbers.y),
+        "kid": kid,
+        "alg": ALGORITHM,
+        "use": "sig",
+    }
 
 
 def _thumbprint(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -60,7 +67,9 @@ class KeyRing:
             active = self._active
             if active is None or now - active.fetched_at >= self._cache_seconds or now < active.fetched_at:
                 row = session.scalars(
-                    select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc())
+                    select(SigningKey)
+                    .where(SigningKey.retired_at.is_(None))
+                    .order_by(SigningKey.created_at.desc())
                 ).first()
                 if row is None:
                     row = create_signing_key(session, self._box, now=now)
@@ -72,7 +81,9 @@ class KeyRing:
                 active = self._active = ActiveKey(row.kid, private, now)
             return active
 
-    def public_key(self, session: Session, kid: str, *, valid_since: float) -> ec.EllipticCurvePublicKey | None:
+    def public_key(
+        self, session: Session, kid: str, *, valid_since: float
+    ) -> ec.EllipticCurvePublicKey | None:
         """The key for `kid`, unless unknown or retired before `valid_since`."""
         row = session.get(SigningKey, kid)
         if row is None or (row.retired_at is not None and row.retired_at < valid_since):
@@ -94,8 +105,9 @@ def _load_public(row: SigningKey) -> ec.EllipticCurvePublicKey:
 def create_signing_key(session: Session, box: SecretBox, *, now: float) -> SigningKey:
     private = ec.generate_private_key(ec.SECP256R1())
     kid = _thumbprint(private.public_key())
-    der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
+    der = private.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     row = SigningKey(
         kid=kid,
         algorithm=ALGORITHM,

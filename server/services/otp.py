@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pyotp
@@ -13,8 +15,10 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from server.errors import InvalidOtp, ReplayedOtp, ResyncFailed, ValidationFailed
-from server.models import Token
+from server.models import LoginTransaction, Token
+from server.services.factors import Accepted
 from server.services.runtime import Runtime
+from server.services.token_secrets import token_secret
 
 ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 SECRET_BASE32_CHARS = 32  # 160 bits, the RFC 4226 recommendation (pyotp refuses < 112 bits)
@@ -28,21 +32,34 @@ class OtpAccepted:
     counter: int | None = None
 
 
-def new_secret() -> str:
-    return pyotp.random_base32(SECRET_BASE32_CHARS)
+def new_secret() -> bytes:
+    return base64.b32decode(pyotp.random_base32(SECRET_BASE32_CHARS))
 
 
-def _otp(token_type: str, secret: str, *, algorithm: str, digits: int, period: int) -> pyotp.OTP:
-    digest = getattr(hashlib, ALGORITHMS[algorithm])
-    if token_type == "totp":
-        return pyotp.TOTP(secret, digits=digits, digest=digest, interval=period)
+def base32_secret(key: bytes) -> str:
+    """The key as phone apps want it: base32 without `=` padding."""
+    return base64.b32encode(key).decode().rstrip("=")
+
+
+def _otp(token: Token, key: bytes) -> pyotp.OTP:
+    digest = getattr(hashlib, ALGORITHMS[token.algorithm or "SHA1"])
+    secret, digits = base64.b32encode(key).decode(), token.digits or 6
+    if token.type == "totp":
+        return pyotp.TOTP(secret, digits=digits, digest=digest, interval=token.period or 30)
     return pyotp.HOTP(secret, digits=digits, digest=digest)
 
 
 def provisioning_uri(
-    *, token_type: str, secret: str, issuer: str, username: str, algorithm: str, digits: int, period: int,
+    *,
+    token_type: str,
+    secret: str,
+    issuer: str,
+    username: str,
+    algorithm: str,
+    digits: int,
+    period: int,
     counter: int = 0,
-) -> str:  # fmt: skip
+) -> str:
     """otpauth:// URI (Key Uri Format). Label `issuer:username`; defaults omitted so phone apps stay happy."""
     label = quote(f"{issuer}:{username}", safe=":@")
     params = [f"secret={secret.rstrip('=')}", f"issuer={quote(issuer, safe='')}"]
@@ -68,11 +85,12 @@ def _matches(otp: pyotp.OTP, code: str, value: int) -> bool:
     return hmac.compare_digest(otp.generate_otp(value), code)
 
 
-def find_match(rt: Runtime, token: Token, secret: str, code: str, *, window: int, lookahead: int) -> int | None:
+def find_match(
+    rt: Runtime, token: Token, key: bytes, code: str, *, window: int, lookahead: int
+) -> int | None:
     """The time step (TOTP) or counter (HOTP) at which `code` is valid, else None. Checks every candidate so
     the time taken does not reveal which one matched."""
-    otp = _otp(token.type, secret, algorithm=token.algorithm or "SHA1", digits=token.digits or 6,
-               period=token.period or 30)  # fmt: skip
+    otp = _otp(token, key)
     if token.type == "totp":
         current = int(rt.now()) // (token.period or 30) + token.drift_steps
         candidates = range(current - window, current + window + 1)
@@ -102,25 +120,37 @@ def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> OtpAc
     return OtpAccepted(token.id, counter=value)
 
 
-def check_code(session: Session, rt: Runtime, *, token: Token, secret: str, code: str) -> OtpAccepted:
-    """Verifies and consumes `code` for one token (not committed; the caller commits with its other writes)."""
-    code = normalise_code(code, digits=token.digits)
+def check_code_if_matches(
+    session: Session, rt: Runtime, *, token: Token, key: bytes, code: str
+) -> OtpAccepted | None:
+    """Consumes `code` if it is valid for `token` (not committed); None if it is not this token's code;
+    ReplayedOtp if it was valid but already used."""
     settings = rt.settings
-    value = find_match(rt, token, secret, code, window=settings.totp_window, lookahead=settings.hotp_lookahead)
+    value = find_match(rt, token, key, code, window=settings.totp_window, lookahead=settings.hotp_lookahead)
     if value is None:
-        raise InvalidOtp()
+        return None
     if token.type == "totp" and token.last_time_step is not None and value <= token.last_time_step:
         raise ReplayedOtp()
     return consume(session, rt, token=token, value=value)
 
 
-def resync(session: Session, rt: Runtime, *, token: Token, secret: str, first_code: str, second_code: str) -> int:
+def check_code(session: Session, rt: Runtime, *, token: Token, key: bytes, code: str) -> OtpAccepted:
+    """Verifies and consumes `code` for one token (not committed: the caller commits it with the rest)."""
+    accepted = check_code_if_matches(
+        session, rt, token=token, key=key, code=normalise_code(code, digits=token.digits)
+    )
+    if accepted is None:
+        raise InvalidOtp()
+    return accepted
+
+
+def resync(rt: Runtime, *, token: Token, key: bytes, first_code: str, second_code: str) -> int:
     """Finds two consecutive codes in the wide resync window; stores the drift (TOTP) or counter (HOTP).
 
     Returns the drift in steps (TOTP) or the counters skipped (HOTP)."""
     digits = token.digits or 6
     first, second = normalise_code(first_code, digits=digits), normalise_code(second_code, digits=digits)
-    otp = _otp(token.type, secret, algorithm=token.algorithm or "SHA1", digits=digits, period=token.period or 30)
+    otp = _otp(token, key)
     wide = rt.settings.resync_window
     if token.type == "totp":
         current = int(rt.now()) // (token.period or 30)
@@ -151,3 +181,37 @@ def validate_options(*, token_type: str, algorithm: str, digits: int, period: in
         raise ValidationFailed("digits must be 6 or 8")
     if token_type == "totp" and period not in (30, 60):
         raise ValidationFailed("period must be 30 or 60")
+
+
+class OtpFactor:
+    """TOTP/HOTP codes typed from a phone app or a hardware OTP token."""
+
+    method = "otp"
+    answer_field = "otp"
+    token_types = ("totp", "hotp")
+
+    def challenge(
+        self, session: Session, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]
+    ) -> dict[str, Any] | None:
+        return None
+
+    def verify(
+        self,
+        session: Session,
+        rt: Runtime,
+        *,
+        transaction: LoginTransaction | None,
+        tokens: list[Token],
+        answer: Any,
+    ) -> Accepted:
+        code = normalise_code(str(answer))
+        for token in tokens:
+            if token.digits is not None and len(code) != token.digits:
+                continue
+            accepted = check_code_if_matches(session, rt, token=token, key=token_secret(rt, token), code=code)
+            if accepted is not None:
+                return Accepted(token=token, amr=("otp",))
+        raise InvalidOtp()
+
+
+FACTOR = OtpFactor()

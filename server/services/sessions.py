@@ -31,8 +31,14 @@ class IssuedSession:
     scope: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in,
-                "refresh_token": self.refresh_token, "amr": self.amr, "scope": self.scope}  # fmt: skip
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "amr": self.amr,
+            "scope": self.scope,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,15 @@ def amr_for(methods: set[str]) -> list[str]:
 
 
 def issue_session(
-    session: Session, rt: Runtime, *, user: User, amr: list[str], scope: str = FULL_SCOPE,
-    auth_time: float | None = None, family_id: str | None = None,
-) -> IssuedSession:  # fmt: skip
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    amr: list[str],
+    scope: str = FULL_SCOPE,
+    auth_time: float | None = None,
+    family_id: str | None = None,
+) -> IssuedSession:
     """Signs an access token and stores a new refresh token; commits."""
     now = rt.now()
     settings = rt.settings
@@ -73,16 +85,31 @@ def issue_session(
     refresh_token = secrets.token_urlsafe(32)
     session.add(
         RefreshToken(
-            token_hash=_hash(refresh_token), family_id=family_id, user_id=user.id, amr=" ".join(amr),
-            scope=scope, auth_time=auth_time, created_at=now, expires_at=now + settings.refresh_ttl,
+            token_hash=_hash(refresh_token),
+            family_id=family_id,
+            user_id=user.id,
+            amr=" ".join(amr),
+            scope=scope,
+            auth_time=auth_time,
+            created_at=now,
+            expires_at=now + settings.refresh_ttl,
         )
-    )  # fmt: skip
+    )
     key = rt.keys.signing_key(session, now=now)
     claims = {
-        "iss": settings.public_url, "sub": user.uid, "preferred_username": user.username,
-        "aud": settings.jwt_audience, "iat": int(now), "nbf": int(now), "exp": int(now) + settings.access_ttl,
-        "jti": secrets.token_urlsafe(16), "amr": amr, "auth_time": int(auth_time), "scope": scope, "sid": family_id,
-    }  # fmt: skip
+        "iss": settings.public_url,
+        "sub": user.uid,
+        "preferred_username": user.username,
+        "aud": settings.jwt_audience,
+        "iat": int(now),
+        "nbf": int(now),
+        "exp": int(now) + settings.access_ttl,
+        "jti": secrets.token_urlsafe(16),
+        "amr": amr,
+        "auth_time": int(auth_time),
+        "scope": scope,
+        "sid": family_id,
+    }
     access_token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     session.commit()
     return IssuedSession(access_token, settings.access_ttl, refresh_token, amr, scope)
@@ -101,10 +128,18 @@ def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> 
             raise InvalidToken()
         # PyJWT reads the wall clock; ours may be injected, so exp/nbf are checked below against it.
         claims: dict[str, Any] = jwt.decode(
-            access_token, public_key, algorithms=[ALGORITHM], audience=rt.settings.jwt_audience,
+            access_token,
+            public_key,
+            algorithms=[ALGORITHM],
+            audience=rt.settings.jwt_audience,
             issuer=rt.settings.public_url,
-            options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
-        )  # fmt: skip
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
     except jwt.PyJWTError as err:
         raise InvalidToken() from err
     if not (claims["nbf"] <= now < claims["exp"]):
@@ -123,15 +158,19 @@ def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> 
 
 
 def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor: Actor) -> IssuedSession:
-    """Rotates: the presented token is spent by one conditional UPDATE; presenting a spent one revokes its family."""
+    """Rotates: the token is spent by one conditional UPDATE; presenting a spent one revokes its family."""
     now = rt.now()
     token_hash = _hash(refresh_token)
     spent = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
-               RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
+        .where(
+            RefreshToken.token_hash == token_hash,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
         .values(used_at=now)
-    ).rowcount  # fmt: skip
+    ).rowcount
     row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
     user = session.get(User, row.user_id) if row is not None else None
     if spent != 1 or row is None or user is None or user.disabled:
@@ -140,14 +179,35 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
             revoke_family(session, rt, family_id=row.family_id)
         target = user.username if user else ""
         reason = RefreshTokenReused.code if reused else RefreshTokenInvalid.code
-        record_event(session, actor=actor, action="session.refresh", result="failure", now=now, target=target,
-                     reason=reason)  # fmt: skip
+        record_event(
+            session,
+            actor=actor,
+            action="session.refresh",
+            result="failure",
+            now=now,
+            target=target,
+            reason=reason,
+        )
         session.commit()
         raise RefreshTokenReused() if reused else RefreshTokenInvalid()
-    record_event(session, actor=actor, action="session.refresh", result="success", now=now, target=user.username,
-                 actor_name=user.username)  # fmt: skip
-    return issue_session(session, rt, user=user, amr=row.amr.split(), scope=row.scope, auth_time=row.auth_time,
-                         family_id=row.family_id)  # fmt: skip
+    record_event(
+        session,
+        actor=actor,
+        action="session.refresh",
+        result="success",
+        now=now,
+        target=user.username,
+        actor_name=user.username,
+    )
+    return issue_session(
+        session,
+        rt,
+        user=user,
+        amr=row.amr.split(),
+        scope=row.scope,
+        auth_time=row.auth_time,
+        family_id=row.family_id,
+    )
 
 
 def revoke_family(session: Session, rt: Runtime, *, family_id: str) -> None:
@@ -160,18 +220,24 @@ def revoke_family(session: Session, rt: Runtime, *, family_id: str) -> None:
     )
     marker = f"family:{family_id}"
     if session.get(RevokedAccessToken, marker) is None:
-        session.add(RevokedAccessToken(jti=marker, family_id=family_id, expires_at=now + rt.settings.access_ttl))
+        session.add(
+            RevokedAccessToken(jti=marker, family_id=family_id, expires_at=now + rt.settings.access_ttl)
+        )
 
 
 def revoke_user_sessions(session: Session, rt: Runtime, *, user: User) -> None:
     families = session.scalars(
-        select(RefreshToken.family_id).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        select(RefreshToken.family_id).where(
+            RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)
+        )
     ).all()
     for family_id in set(families):
         revoke_family(session, rt, family_id=family_id)
 
 
-def logout(session: Session, rt: Runtime, *, principal: Principal, refresh_token: str | None, actor: Actor) -> None:
+def logout(
+    session: Session, rt: Runtime, *, principal: Principal, refresh_token: str | None, actor: Actor
+) -> None:
     now = rt.now()
     claims = principal.claims
     if session.get(RevokedAccessToken, claims["jti"]) is None:
@@ -182,13 +248,12 @@ def logout(session: Session, rt: Runtime, *, principal: Principal, refresh_token
         row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token)))
         if row is not None and row.user_id == principal.user.id:
             revoke_family(session, rt, family_id=row.family_id)
-    record_event(session, actor=actor, action="session.logout", result="success", now=now,
-                 target=principal.user.username)  # fmt: skip
-    session.commit()
-
-
-def purge_expired(session: Session, *, now: float) -> None:
-    """Housekeeping: revocation markers and refresh tokens past their lifetime are dead weight."""
-    session.execute(RevokedAccessToken.__table__.delete().where(RevokedAccessToken.expires_at < now))
-    session.execute(RefreshToken.__table__.delete().where(RefreshToken.expires_at < now))
+    record_event(
+        session,
+        actor=actor,
+        action="session.logout",
+        result="success",
+        now=now,
+        target=principal.user.username,
+    )
     session.commit()

@@ -1,4 +1,4 @@
-"""Login transactions: a second-factor challenge stored in the database, single use, with an attempt budget."""
+"""Login transactions: a second-factor challenge stored in the database: single use, bounded attempts."""
 
 from __future__ import annotations
 
@@ -13,15 +13,26 @@ from server.services.runtime import Runtime
 
 
 def begin_transaction(
-    session: Session, rt: Runtime, *, user_id: int | None, password_verified: bool,
-    fob_challenge: str | None = None, webauthn_state: str | None = None,
-) -> LoginTransaction:  # fmt: skip
+    session: Session,
+    rt: Runtime,
+    *,
+    user_id: int | None,
+    password_verified: bool,
+    fob_challenge: str | None = None,
+    webauthn_state: str | None = None,
+) -> LoginTransaction:
     now = rt.now()
     transaction = LoginTransaction(
-        id=secrets.token_urlsafe(24), user_id=user_id, password_verified=password_verified, created_at=now,
-        expires_at=now + rt.settings.transaction_ttl, attempts=0, max_attempts=rt.settings.transaction_attempts,
-        fob_challenge=fob_challenge, webauthn_state=webauthn_state,
-    )  # fmt: skip
+        id=secrets.token_urlsafe(24),
+        user_id=user_id,
+        password_verified=password_verified,
+        created_at=now,
+        expires_at=now + rt.settings.transaction_ttl,
+        attempts=0,
+        max_attempts=rt.settings.transaction_attempts,
+        fob_challenge=fob_challenge,
+        webauthn_state=webauthn_state,
+    )
     session.add(transaction)
     session.flush()
     return transaction
@@ -33,10 +44,14 @@ def claim_attempt(session: Session, rt: Runtime, *, transaction_id: str) -> Logi
     now = rt.now()
     claimed = session.execute(
         update(LoginTransaction)
-        .where(LoginTransaction.id == transaction_id, LoginTransaction.consumed_at.is_(None),
-               LoginTransaction.expires_at > now, LoginTransaction.attempts < LoginTransaction.max_attempts)
+        .where(
+            LoginTransaction.id == transaction_id,
+            LoginTransaction.consumed_at.is_(None),
+            LoginTransaction.expires_at > now,
+            LoginTransaction.attempts < LoginTransaction.max_attempts,
+        )
         .values(attempts=LoginTransaction.attempts + 1)
-    ).rowcount  # fmt: skip
+    ).rowcount
     session.commit()
     transaction = session.get(LoginTransaction, transaction_id) if len(transaction_id) <= 64 else None
     if transaction is None:
@@ -57,8 +72,3 @@ def consume_transaction(session: Session, rt: Runtime, *, transaction_id: str) -
     ).rowcount
     if consumed != 1:
         raise TransactionExpired()
-
-
-def purge_expired(session: Session, *, now: float) -> None:
-    session.execute(LoginTransaction.__table__.delete().where(LoginTransaction.expires_at < now))
-    session.commit()

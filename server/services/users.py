@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,17 +78,38 @@ def get_user(session: Session, *, username: str) -> User:
     return user
 
 
-def list_users(session: Session, *, limit: int = 100, offset: int = 0) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.username).limit(limit).offset(offset)))
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]
+    total: int
 
 
-def authenticate_password(session: Session, rt: Runtime, *, username: str, password: str, actor: Actor) -> User:
+def list_users(session: Session, *, limit: int = 100, offset: int = 0) -> UserPage:
+    total = session.scalar(select(func.count()).select_from(User)) or 0
+    rows = session.scalars(select(User).order_by(User.username).limit(limit).offset(offset))
+    return UserPage(users=list(rows), total=total)
+
+
+def username_of(session: Session, *, user_id: int | None) -> str | None:
+    return None if user_id is None else session.scalar(select(User.username).where(User.id == user_id))
+
+
+def authenticate_password(
+    session: Session, rt: Runtime, *, username: str, password: str, actor: Actor
+) -> User:
     """The same error and the same Argon2 cost for an unknown user, a disabled one and a wrong password."""
     user = find_user(session, username=username)
     ok = password_matches(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
     if user is None or not ok or user.disabled:
-        record_event(session, actor=actor, action="login.password", result="failure", now=rt.now(),
-                     target=username if user else "", reason=InvalidCredentials.code)  # fmt: skip
+        record_event(
+            session,
+            actor=actor,
+            action="login.password",
+            result="failure",
+            now=rt.now(),
+            target=username if user else "",
+            reason=InvalidCredentials.code,
+        )
         session.commit()
         raise InvalidCredentials()
     if user.password_hash and needs_rehash(user.password_hash):
@@ -110,3 +133,13 @@ def delete_user(session: Session, rt: Runtime, *, username: str, actor: Actor) -
     session.delete(user)
     record_event(session, actor=actor, action="user.delete", result="success", now=rt.now(), target=username)
     session.commit()
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "id": user.uid,
+        "role": user.role,
+        "disabled": user.disabled,
+        "created_at": user.created_at,
+    }

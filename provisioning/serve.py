@@ -1,0 +1,52 @@
+"""`tokenward serve`: migrate, then replace this process with gunicorn serving `create_app()`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import click
+
+from provisioning.console import out, service_context
+from server.db import db
+
+# gunicorn's default (30 s) also bounds a request stuck on a database lock.
+WORKER_TIMEOUT_SECONDS = 30
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated."""
+    with service_context() as rt:
+        rt.keys.signing_key(db.session, now=rt.now())  # one key created here, not raced by the workers
+        instance_dir = rt.settings.instance_dir.resolve()
+        public_url = rt.settings.public_url
+    metrics_dir = instance_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # counters of a previous run would be added in
+    metrics_dir.mkdir(mode=0o700)
+    out.print(f"Tokenward on http://{host}:{port} (public URL {public_url}), {workers} workers", markup=False)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(WORKER_TIMEOUT_SECONDS),
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--config",
+        "python:server.gunicorn_config",
+        "server.app:create_app()",
+    ]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)  # noqa: S606 (argv is ours, no shell)

@@ -1,0 +1,94 @@
+"""`tokenward user …`: add, list, disable and enable users."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.table import Table
+
+from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
+from server.db import db
+from server.services import users
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage users."""
+
+
+def _read_password(password_stdin: bool, no_password: bool) -> str | None:
+    if no_password:
+        return None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        fail("give --password-stdin (or --no-password) when not at a terminal")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Give the user the admin role.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+)
+@click.option("--no-password", is_flag=True, help="No password: the user signs in with a token alone.")
+@expected_errors
+def add_user(name: str, admin: bool, password_stdin: bool, no_password: bool) -> None:
+    """Create user NAME (prompts for a password unless told otherwise)."""
+    if password_stdin and no_password:
+        fail("--password-stdin and --no-password exclude each other")
+    password = _read_password(password_stdin, no_password)
+    with service_context() as rt:
+        user = users.create_user(
+            db.session,
+            rt,
+            username=name,
+            password=password,
+            role="admin" if admin else "user",
+            actor=CONSOLE_ACTOR,
+        )
+        out.print(f"created {user.role} {user.username}", markup=False)
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@expected_errors
+def list_users(as_json: bool) -> None:
+    """List users."""
+    with service_context():
+        page = users.list_users(db.session, limit=100_000)
+        views = [users.user_view(user) for user in page.users]
+    if as_json:
+        print_json(views)
+        return
+    table = Table("user", "role", "state")
+    for view in views:
+        table.add_row(view["username"], view["role"], "disabled" if view["disabled"] else "active")
+    out.print(table)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    with service_context() as rt:
+        users.set_disabled(db.session, rt, username=name, disabled=disabled, actor=CONSOLE_ACTOR)
+    out.print(f"{'disabled' if disabled else 'enabled'} {name}", markup=False)
+
+
+@user_group.command("disable")
+@click.argument("name")
+@expected_errors
+def disable_user(name: str) -> None:
+    """Disable user NAME and revoke their sessions."""
+    _set_disabled(name, True)
+
+
+@user_group.command("enable")
+@click.argument("name")
+@expected_errors
+def enable_user(name: str) -> None:
+    """Enable a disabled user NAME."""
+    _set_disabled(name, False)

@@ -1,0 +1,256 @@
+"""Administration: users, any user's tokens, the audit log (API.md, Admin). Admin sessions only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from server.api.context import actor, runtime
+from server.api.contract import operation
+from server.api.schemas import (
+    AssignRequest,
+    AuditQuery,
+    ResyncRequest,
+    TokenListQuery,
+    UserCreateRequest,
+    UserListQuery,
+)
+from server.db import db
+from server.services import audit, tokens, users
+from server.services.sessions import Principal
+
+bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
+
+NOT_ADMIN = "Not an administrator's full session"
+
+
+@operation(
+    bp,
+    "/users",
+    "GET",
+    access="admin",
+    query=UserListQuery,
+    summary="List users",
+    responses={200: "users, total", 403: NOT_ADMIN},
+)
+def list_users(query: UserListQuery, principal: Principal) -> Any:
+    page = users.list_users(db.session, limit=query.limit, offset=query.offset)
+    return {"users": [users.user_view(user) for user in page.users], "total": page.total}
+
+
+@operation(
+    bp,
+    "/users",
+    "POST",
+    access="admin",
+    body=UserCreateRequest,
+    summary="Create a user",
+    responses={201: "The user", 409: "The name is taken", 422: "Invalid name or password"},
+)
+def create_user(body: UserCreateRequest, principal: Principal) -> Any:
+    user = users.create_user(
+        db.session, runtime(), username=body.username, password=body.password, role=body.role, actor=actor()
+    )
+    return users.user_view(user), 201
+
+
+@operation(
+    bp,
+    "/users/<username>",
+    "GET",
+    access="admin",
+    summary="Show a user and their tokens",
+    responses={200: "The user with tokens", 404: "No such user"},
+)
+def show_user(username: str, principal: Principal) -> Any:
+    rt, user = runtime(), users.get_user(db.session, username=username)
+    owned = tokens.user_tokens(db.session, user=user)
+    return {
+        **users.user_view(user),
+        "tokens": [tokens.token_view(rt, token, owner=user.username, admin=True) for token in owned],
+    }
+
+
+@operation(
+    bp,
+    "/users/<username>/disable",
+    "POST",
+    access="admin",
+    summary="Disable a user (sessions revoked)",
+    responses={200: "The user", 404: "No such user"},
+)
+def disable_user(username: str, principal: Principal) -> Any:
+    user = users.set_disabled(db.session, runtime(), username=username, disabled=True, actor=actor())
+    return users.user_view(user)
+
+
+@operation(
+    bp,
+    "/users/<username>/enable",
+    "POST",
+    access="admin",
+    summary="Enable a disabled user",
+    responses={200: "The user", 404: "No such user"},
+)
+def enable_user(username: str, principal: Principal) -> Any:
+    user = users.set_disabled(db.session, runtime(), username=username, disabled=False, actor=actor())
+    return users.user_view(user)
+
+
+@operation(
+    bp,
+    "/users/<username>",
+    "DELETE",
+    access="admin",
+    summary="Delete a user and their tokens",
+    responses={204: "Deleted", 404: "No such user"},
+)
+def delete_user(username: str, principal: Principal) -> Any:
+    users.delete_user(db.session, runtime(), username=username, actor=actor())
+    return Response(status=204)
+
+
+@operation(
+    bp,
+    "/tokens",
+    "GET",
+    access="admin",
+    query=TokenListQuery,
+    summary="List tokens of any user",
+    responses={200: "tokens, total"},
+)
+def list_tokens(query: TokenListQuery, principal: Principal) -> Any:
+    rt = runtime()
+    filters = tokens.TokenFilter(
+        username=query.username,
+        type=query.type,
+        state=query.state,
+        locked=query.locked,
+        unassigned=query.unassigned,
+        serial=query.serial,
+    )
+    page = tokens.list_all_tokens(db.session, rt, filters=filters, limit=query.limit, offset=query.offset)
+    return {
+        "tokens": [tokens.token_view(rt, token, owner=owner, admin=True) for token, owner in page.tokens],
+        "total": page.total,
+    }
+
+
+def _admin_view(token: Any) -> Any:
+    return tokens.token_view(
+        runtime(), token, owner=users.username_of(db.session, user_id=token.user_id), admin=True
+    )
+
+
+@operation(
+    bp,
+    "/tokens/<token_id>/disable",
+    "POST",
+    access="admin",
+    summary="Disable a token",
+    responses={200: "The token", 404: "No such token", 409: "Pending"},
+)
+def disable_token(token_id: str, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id)
+    return _admin_view(
+        tokens.set_token_enabled(db.session, runtime(), token=token, enabled=False, actor=actor())
+    )
+
+
+@operation(
+    bp,
+    "/tokens/<token_id>/enable",
+    "POST",
+    access="admin",
+    summary="Enable a disabled token",
+    responses={200: "The token", 404: "No such token", 409: "Pending"},
+)
+def enable_token(token_id: str, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id)
+    return _admin_view(
+        tokens.set_token_enabled(db.session, runtime(), token=token, enabled=True, actor=actor())
+    )
+
+
+@operation(
+    bp,
+    "/tokens/<token_id>/unlock",
+    "POST",
+    access="admin",
+    summary="Reset a token's failure counter",
+    responses={200: "The token", 404: "No such token"},
+)
+def unlock_token(token_id: str, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id)
+    return _admin_view(tokens.unlock(db.session, runtime(), token=token, actor=actor()))
+
+
+@operation(
+    bp,
+    "/tokens/<token_id>/resync",
+    "POST",
+    access="admin",
+    body=ResyncRequest,
+    summary="Resynchronise a TOTP/HOTP token from two consecutive codes",
+    responses={200: "The token with its drift", 422: "The codes were not found consecutively"},
+)
+def resync_token(token_id: str, body: ResyncRequest, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id)
+    token = tokens.resync_token(
+        db.session, runtime(), token=token, first_code=body.otp1, second_code=body.otp2, actor=actor()
+    )
+    return _admin_view(token)
+
+
+@operation(
+    bp,
+    "/tokens/<token_id>/assign",
+    "POST",
+    access="admin",
+    body=AssignRequest,
+    summary="Assign an imported, unassigned token to a user",
+    responses={200: "The token", 404: "No such token or user", 409: "Already assigned"},
+)
+def assign_token(token_id: str, body: AssignRequest, principal: Principal) -> Any:
+    user = users.get_user(db.session, username=body.username)
+    token = tokens.get_token(db.session, token_id=token_id)
+    return _admin_view(tokens.assign_token(db.session, runtime(), token=token, user=user, actor=actor()))
+
+
+@operation(
+    bp,
+    "/tokens/<token_id>",
+    "DELETE",
+    access="admin",
+    summary="Delete a token",
+    responses={204: "Deleted", 404: "No such token"},
+)
+def delete_token(token_id: str, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id)
+    tokens.delete_token(db.session, runtime(), token=token, actor=actor())
+    return Response(status=204)
+
+
+@operation(
+    bp,
+    "/audit",
+    "GET",
+    access="admin",
+    query=AuditQuery,
+    summary="The audit log, newest first",
+    responses={200: "events, total"},
+)
+def audit_log(query: AuditQuery, principal: Principal) -> Any:
+    page = audit.list_events(
+        db.session,
+        actor=query.actor,
+        action=query.action,
+        result=query.result,
+        target=query.target,
+        since=query.since,
+        until=query.until,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return {"events": [audit.event_view(event) for event in page.events], "total": page.total}

@@ -1,0 +1,66 @@
+"""What a view needs from the request: the runtime, the acting client, and a validated body."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from pydantic import BaseModel, ValidationError
+
+from server.errors import MalformedRequest, ValidationFailed
+from server.services.audit import Actor
+from server.services.runtime import Runtime
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["tokenward"]  # type: ignore[no-any-return]
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        g.request_id = secrets.token_hex(8)
+    return str(g.request_id)
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def actor(name: str = "anonymous") -> Actor:
+    principal = g.get("principal")
+    return Actor(
+        name=principal.user.username if principal else name, client_ip=client_ip(), request_id=request_id()
+    )
+
+
+def json_body() -> dict[str, Any]:
+    """The body as a JSON object, whatever the Content-Type; an empty body is `{}`."""
+    if "json_body" not in g:
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            g.json_body = {}
+        else:
+            data = request.get_json(force=True, silent=True)
+            if not isinstance(data, dict):
+                raise MalformedRequest()
+            g.json_body = data
+    return g.json_body  # type: ignore[no-any-return]
+
+
+def parse_body(model: type[Model]) -> Model:
+    try:
+        return model.model_validate(json_body())
+    except ValidationError as err:
+        raise ValidationFailed(describe_validation_error(err)) from err
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """Field paths and messages only: pydantic's `input` would echo what the client sent (maybe a secret)."""
+    parts = []
+    for item in err.errors(include_input=False, include_url=False)[:10]:
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,99 @@
+"""Routes declared once: the URL rule, who may call it, the body it takes and what it answers.
+
+The same declaration registers the Flask view, validates the body and query string, authenticates the
+caller and feeds the OpenAPI document, so the document cannot drift from the routes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flask import Blueprint, request
+from pydantic import BaseModel, ValidationError
+
+from server.api.auth import authenticate_request
+from server.api.context import describe_validation_error, parse_body
+from server.errors import ValidationFailed
+
+Access = Literal["public", "user", "enroll", "admin"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # OpenAPI form: /api/v1/tokens/{token_id}
+    summary: str
+    tag: str
+    access: Access
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    responses: dict[int, str]
+    endpoint: str
+    response_media: str = "application/json"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def _openapi_path(rule: str) -> str:
+    """`/tokens/<token_id>` → `/tokens/{token_id}` (converters such as `<int:x>` are not used here)."""
+    return rule.replace("<", "{").replace(">", "}")
+
+
+def operation(
+    blueprint: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    responses: dict[int, str],
+    access: Access = "public",
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response_media: str = "application/json",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
+
+    `access`: public (no token), enroll (any valid session, including an enroll-only one), user (a full
+    session), admin (a full session of an admin)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def handle(**path_args: Any) -> Any:
+            if access != "public":
+                path_args["principal"] = authenticate_request(access)
+            if body is not None:
+                path_args["body"] = parse_body(body)
+            if query is not None:
+                path_args["query"] = _parse_query(query)
+            return view(**path_args)
+
+        blueprint.add_url_rule(rule, view_func=handle, methods=[method])
+        OPERATIONS.append(
+            Operation(
+                method=method.lower(),
+                path=_openapi_path((blueprint.url_prefix or "") + rule),
+                summary=summary,
+                tag=blueprint.name,
+                access=access,
+                body=body,
+                query=query,
+                responses=responses,
+                endpoint=f"{blueprint.name}.{view.__name__}",
+                response_media=response_media,
+            )
+        )
+        return handle
+
+    return decorate
+
+
+def _parse_query(model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as err:
+        raise ValidationFailed(describe_validation_error(err)) from err

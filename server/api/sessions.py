@@ -1,0 +1,148 @@
+"""Login, verify, refresh, logout and `me` (API.md, Sessions)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response
+
+from server.api import metrics
+from server.api.context import actor, runtime
+from server.api.contract import operation
+from server.api.schemas import LoginRequest, LogoutRequest, RefreshRequest, VerifyRequest
+from server.db import db
+from server.errors import TokenwardError
+from server.services import login, sessions, tokens, users
+from server.services.sessions import IssuedSession, Principal
+
+bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
+
+SESSION = "A session: access_token, token_type, expires_in, refresh_token, amr"
+
+
+def challenge_json(challenge: login.SecondFactorChallenge, status: str = "second_factor") -> dict[str, Any]:
+    return {
+        "status": status,
+        "transaction_id": challenge.transaction_id,
+        "expires_in": challenge.expires_in,
+        "methods": challenge.methods,
+        **challenge.challenges,
+    }
+
+
+@operation(
+    bp,
+    "/login",
+    "POST",
+    body=LoginRequest,
+    summary="Check a password and start the second factor",
+    responses={
+        200: "A second-factor transaction, or an enroll-only session",
+        401: "Invalid credentials",
+        429: "Rate limited",
+    },
+)
+def login_password(body: LoginRequest) -> Any:
+    result = login.login_with_password(
+        db.session, runtime(), username=body.username, password=body.password, actor=actor(body.username)
+    )
+    if isinstance(result, IssuedSession):
+        return {"status": "enroll", **result.as_json()}
+    return challenge_json(result)
+
+
+@operation(
+    bp,
+    "/verify",
+    "POST",
+    body=VerifyRequest,
+    summary="Answer a second-factor transaction, or verify "
+    "a user's one-time code in one step, or start a transaction for a username",
+    responses={
+        200: "A session, or a transaction (`username` alone)",
+        401: "The answer is not valid",
+        403: "Token locked",
+        429: "Rate limited",
+    },
+)
+def verify(body: VerifyRequest) -> Any:
+    rt, who = runtime(), actor(body.username or "anonymous")
+    if body.transaction_id is None and body.otp is None:
+        assert body.username is not None
+        challenge = login.start_challenge(db.session, rt, username=body.username, actor=who)
+        return challenge_json(challenge, status="challenge")
+    answer_field = next(
+        name for name in ("otp", "fob_response", "credential") if getattr(body, name) is not None
+    )
+    started = time.perf_counter()
+    try:
+        if body.transaction_id is not None:
+            issued = login.verify_transaction(
+                db.session,
+                rt,
+                transaction_id=body.transaction_id,
+                answer_field=answer_field,
+                answer=getattr(body, answer_field),
+                actor=who,
+            )
+        else:
+            assert body.username is not None and body.otp is not None
+            issued = login.verify_one_step(
+                db.session, rt, username=body.username, code=body.otp, password=body.password, actor=who
+            )
+    except TokenwardError as err:
+        metrics.observe_verify(answer_field, err.code, time.perf_counter() - started)
+        raise
+    metrics.observe_verify(answer_field, "success", time.perf_counter() - started)
+    return issued.as_json()
+
+
+@operation(
+    bp,
+    "/token/refresh",
+    "POST",
+    body=RefreshRequest,
+    summary="Rotate a refresh token",
+    responses={200: SESSION, 401: "Invalid, expired or reused refresh token"},
+)
+def refresh(body: RefreshRequest) -> Any:
+    return sessions.refresh_session(
+        db.session, runtime(), refresh_token=body.refresh_token, actor=actor()
+    ).as_json()
+
+
+@operation(
+    bp,
+    "/logout",
+    "POST",
+    body=LogoutRequest,
+    access="enroll",
+    summary="Revoke this session at once",
+    responses={204: "Revoked", 401: "Not signed in"},
+)
+def logout(body: LogoutRequest, principal: Principal) -> Any:
+    sessions.logout(
+        db.session, runtime(), principal=principal, refresh_token=body.refresh_token, actor=actor()
+    )
+    return Response(status=204)
+
+
+@operation(
+    bp,
+    "/me",
+    "GET",
+    access="enroll",
+    summary="The signed-in user",
+    responses={200: "username, role, amr, scope, tokens", 401: "Not signed in"},
+)
+def me(principal: Principal) -> Any:
+    rt = runtime()
+    return {
+        **users.user_view(principal.user),
+        "amr": principal.claims.get("amr", []),
+        "scope": principal.scope,
+        "tokens": [
+            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, user=principal.user)
+        ],
+    }

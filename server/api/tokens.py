@@ -1,0 +1,126 @@
+"""Self-service tokens: enroll, activate, list, remove (API.md, Tokens)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from server.api.context import actor, runtime
+from server.api.contract import operation
+from server.api.schemas import TokenActivateRequest, TokenCreateRequest
+from server.db import db
+from server.errors import ValidationFailed
+from server.services import enrollment, qr, tokens
+from server.services.sessions import Principal
+
+bp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
+
+
+@operation(
+    bp,
+    "",
+    "POST",
+    body=TokenCreateRequest,
+    access="enroll",
+    summary="Start enrolling a token",
+    responses={
+        201: "The pending token: otpauth_uri, secret and QR (TOTP/HOTP) or WebAuthn creation options",
+        409: "Too many tokens",
+        422: "Invalid options",
+    },
+)
+def create_token(body: TokenCreateRequest, principal: Principal) -> Any:
+    rt = runtime()
+    if body.type == "webauthn":
+        raise ValidationFailed("WebAuthn enrollment is not available on this server")
+    started = enrollment.begin_otp_enrollment(
+        db.session,
+        rt,
+        user=principal.user,
+        token_type=body.type,
+        algorithm=body.algorithm,
+        digits=body.digits,
+        period=body.period,
+        description=body.description,
+        actor=actor(),
+    )
+    view = {
+        "id": started.token.id,
+        "type": started.token.type,
+        "state": started.token.state,
+        "otpauth_uri": started.otpauth_uri,
+        "secret": started.secret,
+        "qr_svg": qr.qr_svg(started.otpauth_uri),
+        "expires_in": started.expires_in,
+    }
+    return view, 201, {"Cache-Control": "no-store"}
+
+
+@operation(
+    bp,
+    "/<token_id>/qr.png",
+    "GET",
+    access="enroll",
+    summary="QR code (PNG) of a pending token's URI",
+    responses={200: "image/png", 404: "No such token", 409: "Not pending"},
+    response_media="image/png",
+)
+def token_qr(token_id: str, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id, owner=principal.user)
+    uri = enrollment.pending_otpauth_uri(runtime(), token=token, user=principal.user)
+    return Response(qr.qr_png(uri), mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+@operation(
+    bp,
+    "/<token_id>/activate",
+    "POST",
+    body=TokenActivateRequest,
+    access="enroll",
+    summary="Activate a pending token with its first code (or the WebAuthn credential)",
+    responses={
+        200: "The token, active",
+        401: "Wrong code",
+        404: "No such token",
+        409: "Not pending",
+        410: "The enrollment expired",
+    },
+)
+def activate_token(token_id: str, body: TokenActivateRequest, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id, owner=principal.user)
+    if body.otp is None or token.type not in tokens.OTP_TYPES:
+        raise ValidationFailed("This token is activated with an otp")
+    token = enrollment.activate_otp(db.session, runtime(), token=token, code=body.otp, actor=actor())
+    return {"id": token.id, "state": token.state}
+
+
+@operation(
+    bp,
+    "",
+    "GET",
+    access="enroll",
+    summary="The caller's tokens (no secrets)",
+    responses={200: "A list of tokens"},
+)
+def list_tokens(principal: Principal) -> Any:
+    rt = runtime()
+    return {
+        "tokens": [
+            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, user=principal.user)
+        ]
+    }
+
+
+@operation(
+    bp,
+    "/<token_id>",
+    "DELETE",
+    access="user",
+    summary="Remove one of the caller's tokens",
+    responses={204: "Removed", 404: "No such token"},
+)
+def delete_token(token_id: str, principal: Principal) -> Any:
+    token = tokens.get_token(db.session, token_id=token_id, owner=principal.user)
+    tokens.delete_token(db.session, runtime(), token=token, actor=actor())
+    return Response(status=204)

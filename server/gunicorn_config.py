@@ -1,0 +1,12 @@
+"""gunicorn hooks for `tokenward serve` (loaded with `--config python:server.gunicorn_config`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import multiprocess
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A dead worker's live gauges must not linger in the shared metrics directory."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,41 @@
+"""Removal of rows that can no longer matter: expired transactions, refresh tokens, revocation markers,
+pending enrollments. Idempotent and safe to run from every node at once."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from server.models import LoginTransaction, RefreshToken, RevokedAccessToken, Token
+from server.services.runtime import Runtime
+
+# How often one node sweeps; expired rows are refused anyway, this only bounds table growth.
+SWEEP_INTERVAL_SECONDS = 300
+
+
+def purge_expired(session: Session, rt: Runtime) -> None:
+    now = rt.now()
+    session.execute(delete(LoginTransaction).where(LoginTransaction.expires_at < now))
+    session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
+    session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))
+    session.execute(
+        delete(Token).where(Token.state == "pending", Token.created_at <= now - rt.settings.pending_ttl)
+    )
+    session.commit()
+
+
+class Sweeper:
+    """Runs `purge_expired` at most once per interval per process."""
+
+    def __init__(self) -> None:
+        self._last = float("-inf")
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> bool:
+        with self._lock:
+            if now - self._last < SWEEP_INTERVAL_SECONDS:
+                return False
+            self._last = now
+            return True

@@ -1,0 +1,17 @@
+"""Token seeds at rest: sealed with AES-GCM, the token's id as associated data (a copied blob won't open)."""
+
+from __future__ import annotations
+
+from server.errors import NotFound
+from server.models import Token
+from server.services.runtime import Runtime
+
+
+def seal_secret(rt: Runtime, token: Token, key: bytes) -> None:
+    token.secret_encrypted = rt.box.seal(key, associated_data=f"token:{token.id}")
+
+
+def token_secret(rt: Runtime, token: Token) -> bytes:
+    if token.secret_encrypted is None:
+        raise NotFound("This token has no secret")
+    return rt.box.open(token.secret_encrypted, associated_data=f"token:{token.id}")

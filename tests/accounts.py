@@ -1,0 +1,121 @@
+"""Test accounts made through the real services and API: users, enrolled phone tokens, signed-in sessions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pyotp
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server.clock import FrozenClock
+from server.db import db
+from server.services import users
+from server.services.audit import Actor
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class PhoneToken:
+    """What a phone app holds after scanning the QR code."""
+
+    token_id: str
+    secret: str  # base32
+    type: str = "totp"
+    algorithm: str = "SHA1"
+    digits: int = 6
+    period: int = 30
+    counter: int = 0
+
+    def code(self, at: float) -> str:
+        digest = getattr(hashlib, self.algorithm.lower())
+        if self.type == "hotp":
+            value = pyotp.HOTP(self.secret, digits=self.digits, digest=digest).at(self.counter)
+            self.counter += 1
+            return value
+        return pyotp.TOTP(self.secret, digits=self.digits, digest=digest, interval=self.period).at(int(at))
+
+    @property
+    def key(self) -> bytes:
+        return base64.b32decode(self.secret + "=" * (-len(self.secret) % 8))
+
+
+def bearer(session: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['access_token']}"}
+
+
+class Accounts:
+    def __init__(self, app: Flask, client: FlaskClient, clock: FrozenClock) -> None:
+        self.app, self.client, self.clock = app, client, clock
+
+    def create_user(
+        self, username: str = "alice", *, password: str | None = PASSWORD, role: str = "user"
+    ) -> str:
+        with self.app.app_context():
+            users.create_user(
+                db.session,
+                self.app.extensions["tokenward"],
+                username=username,
+                password=password,
+                role=role,
+                actor=Actor.console(),
+            )
+        return username
+
+    def login(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
+        response = self.client.post("/api/v1/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.json
+        return response.json  # type: ignore[return-value]
+
+    def enroll_session(self, username: str) -> dict[str, Any]:
+        answer = self.login(username)
+        assert answer["status"] == "enroll", answer
+        return answer
+
+    def enroll_phone(self, session: dict[str, Any], **options: Any) -> PhoneToken:
+        """Enrolls and activates a TOTP/HOTP token; the clock moves one period on so the activation code is
+        not the next login's code."""
+        options.setdefault("type", "totp")
+        response = self.client.post("/api/v1/tokens", json=options, headers=bearer(session))
+        assert response.status_code == 201, response.json
+        body = response.json
+        assert body is not None
+        phone = PhoneToken(
+            body["id"],
+            body["secret"],
+            options["type"],
+            options.get("algorithm", "SHA1"),
+            options.get("digits", 6),
+            options.get("period", 30),
+        )
+        activated = self.client.post(
+            f"/api/v1/tokens/{phone.token_id}/activate",
+            json={"otp": phone.code(self.clock.now())},
+            headers=bearer(session),
+        )
+        assert activated.status_code == 200, activated.json
+        self.clock.advance(phone.period)
+        return phone
+
+    def user_with_phone(self, username: str = "alice", *, role: str = "user", **options: Any) -> PhoneToken:
+        self.create_user(username, role=role)
+        return self.enroll_phone(self.enroll_session(username), **options)
+
+    def full_session(self, username: str, phone: PhoneToken) -> dict[str, Any]:
+        challenge = self.login(username)
+        assert challenge["status"] == "second_factor", challenge
+        response = self.client.post(
+            "/api/v1/verify",
+            json={"transaction_id": challenge["transaction_id"], "otp": phone.code(self.clock.now())},
+        )
+        assert response.status_code == 200, response.json
+        self.clock.advance(phone.period)
+        return response.json  # type: ignore[return-value]
+
+    def admin_session(self, username: str = "root") -> dict[str, Any]:
+        phone = self.user_with_phone(username, role="admin")
+        return self.full_session(username, phone)

@@ -1,0 +1,138 @@
+"""Root fixtures: a fresh app per test on SQLite, or on PostgreSQL when `TOKENWARD_TEST_DATABASE_URL` is set.
+
+PostgreSQL runs get a schema of their own (created at start, dropped at the end) and every test starts on
+empty tables. A set URL that cannot be reached fails the run instead of skipping tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server.app import create_app
+from server.clock import FrozenClock
+from server.config import RateLimits, Settings
+from server.db import Base, db
+from server.migrations import upgrade_schema
+from server.services.runtime import Runtime
+from tests.accounts import Accounts
+
+# A fixed start keeps oathtool's `--now` and the server in step; tests move the clock, never sleep.
+START_TIME = 1_750_000_000.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fob-port",
+        default=None,
+        help="run the fob driver tests against this serial port (a bench fob) instead of the emulator",
+    )
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A per-run schema on the configured PostgreSQL, as a URL every process (tests and servers) can use."""
+    base_url = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
+    if not base_url:
+        yield None
+        return
+    schema = f"tw_test_{secrets.token_hex(4)}"
+    admin = create_engine(base_url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as err:
+        admin.dispose()
+        pytest.exit(f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {type(err).__name__}: {err}", returncode=3)
+    url = _with_search_path(base_url, schema)
+    engine = create_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    yield url
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_url: str | None) -> str:
+    """An empty, migrated database for this test."""
+    if postgres_url is not None:
+        _empty_tables(postgres_url)
+        return postgres_url
+    url = f"sqlite:///{tmp_path / 'tokenward.db'}"
+    engine = create_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START_TIME)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Rate limits are off here so that tests may sign in often; the rate-limit tests turn them on."""
+    return Settings(
+        instance_dir=tmp_path / "instance",
+        database_url=database_url,
+        rate_limits=RateLimits.parse("off"),
+        encryption_key=secrets.token_hex(32),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
+    application = create_app(settings, clock=clock)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def rt(app: Flask) -> Iterator[Runtime]:
+    """The runtime, inside an app context (for service-level tests)."""
+    with app.app_context():
+        yield app.extensions["tokenward"]
+        db.session.remove()
+
+
+@pytest.fixture
+def accounts(app: Flask, client: FlaskClient, clock: FrozenClock) -> Accounts:
+    return Accounts(app, client, clock)
+
+
+def sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
