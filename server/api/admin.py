@@ -65,7 +65,7 @@ def create_user(body: UserCreateRequest, principal: Principal) -> Any:
 )
 def show_user(username: str, principal: Principal) -> Any:
     rt, user = runtime(), users.get_user(db.session, username=username)
-    owned = tokens.user_tokens(db.session, user=user)
+    owned = tokens.user_tokens(db.session, rt, user=user)
     return {
         **users.user_view(user),
         "tokens": [tokens.token_view(rt, token, owner=user.username, admin=True) for token in owned],

@@ -55,8 +55,10 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         view = app.view_functions.get(endpoint)
         if view is None:
             continue
+        # Flask-Limiter checks decorated limits in the wrapper it returns (all limits of the view at once).
         if limits.per_ip:
-            per_ip(view)
+            view = per_ip(view)
         if limits.per_user:
-            per_user(view)
+            view = per_user(view)
+        app.view_functions[endpoint] = view
     return limiter

@@ -143,6 +143,6 @@ def me(principal: Principal) -> Any:
         "amr": principal.claims.get("amr", []),
         "scope": principal.scope,
         "tokens": [
-            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, user=principal.user)
+            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, rt, user=principal.user)
         ],
     }

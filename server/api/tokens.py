@@ -107,7 +107,7 @@ def list_tokens(principal: Principal) -> Any:
     rt = runtime()
     return {
         "tokens": [
-            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, user=principal.user)
+            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, rt, user=principal.user)
         ]
     }
 

@@ -13,6 +13,8 @@ from server.services.runtime import Runtime
 
 # How often one node sweeps; expired rows are refused anyway, this only bounds table growth.
 SWEEP_INTERVAL_SECONDS = 300
+# Expired enrollments stay this long so a late activation is told "expired" rather than "not found".
+EXPIRED_ENROLLMENT_GRACE_SECONDS = 86_400
 
 
 def purge_expired(session: Session, rt: Runtime) -> None:
@@ -21,7 +23,10 @@ def purge_expired(session: Session, rt: Runtime) -> None:
     session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
     session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))
     session.execute(
-        delete(Token).where(Token.state == "pending", Token.created_at <= now - rt.settings.pending_ttl)
+        delete(Token).where(
+            Token.state == "pending",
+            Token.created_at <= now - rt.settings.pending_ttl - EXPIRED_ENROLLMENT_GRACE_SECONDS,
+        )
     )
     session.commit()
 

@@ -158,9 +158,9 @@ def resync(rt: Runtime, *, token: Token, key: bytes, first_code: str, second_cod
         for offset in sorted(range(-wide, wide + 1), key=abs):
             step = current + offset
             if _matches(otp, first, step) and _matches(otp, second, step + 1):
-                if abs(offset + 1) > rt.settings.max_drift_steps:
+                if abs(offset) > rt.settings.max_drift_steps:
                     raise ResyncFailed("The clock drift found is larger than allowed; re-enroll the token")
-                token.drift_steps = offset + 1
+                token.drift_steps = offset
                 token.last_time_step = step + 1
                 token.fail_count = 0
                 return token.drift_steps

@@ -33,8 +33,10 @@ def is_pending_expired(rt: Runtime, token: Token) -> bool:
     return token.state == "pending" and rt.now() >= token.created_at + rt.settings.pending_ttl
 
 
-def user_tokens(session: Session, *, user: User) -> list[Token]:
-    return list(session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.created_at)))
+def user_tokens(session: Session, rt: Runtime, *, user: User) -> list[Token]:
+    """The user's tokens, without enrollments that expired unactivated."""
+    rows = session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.created_at))
+    return [token for token in rows if not is_pending_expired(rt, token)]
 
 
 def active_tokens(session: Session, *, user_id: int, types: tuple[str, ...] | None = None) -> list[Token]:
