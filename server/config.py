@@ -36,7 +36,7 @@ class RateLimits:
         for item in text.split():
             match = _LIMIT_ITEM.match(item)
             if not match:
-                raise ValueError(f"bad item {item!r}; expected ip=N/unit or user=N/unit")
+                raise ValueError("expected `off` or items like ip=60/minute user=10/minute")
             per[match.group(1)].append(match.group(2))
         return cls(per_ip=tuple(per["ip"]), per_user=tuple(per["user"]))
 
@@ -113,7 +113,9 @@ class Settings:
             try:
                 values[f.name] = _convert(f.name, env[name])
             except ValueError as err:
-                raise ConfigurationError(f"{name}: {err}") from err
+                # The value itself is never echoed: it may be a key.
+                reason = str(err) if f.name == "rate_limits" else f"not a valid {f.type}"
+                raise ConfigurationError(f"{name}: {reason}") from None
         settings = cls(**values)
         settings.check()
         return settings
@@ -128,6 +130,8 @@ class Settings:
             "MAX_DRIFT_STEPS": not 0 <= self.max_drift_steps <= self.resync_window,
             "TRANSACTION_ATTEMPTS": self.transaction_attempts < 1,
             "PUBLIC_URL": urlsplit(self.public_url).scheme not in ("http", "https"),
+            # The otpauth label is `issuer:username`; a colon in the issuer would split it wrongly.
+            "OTP_ISSUER": not self.otp_issuer or ":" in self.otp_issuer,
             "WEBAUTHN_USER_VERIFICATION": self.webauthn_user_verification
             not in ("required", "preferred", "discouraged"),
             "WEBAUTHN_ATTESTATION": self.webauthn_attestation

@@ -18,6 +18,7 @@ from server.errors import ConfigurationError, TokenwardError
 
 FORMAT_VERSION = b"\x01"
 NONCE_BYTES = 12  # the GCM standard nonce; random nonces are safe far beyond our row counts
+TAG_BYTES = 16
 KEY_FILE = "encryption.key"
 
 
@@ -36,7 +37,7 @@ class SecretBox:
         return FORMAT_VERSION + nonce + self._aead.encrypt(nonce, plaintext, associated_data.encode())
 
     def open(self, blob: bytes, *, associated_data: str) -> bytes:
-        if blob[:1] != FORMAT_VERSION:
+        if blob[:1] != FORMAT_VERSION or len(blob) < 1 + NONCE_BYTES + TAG_BYTES:
             raise SecretUnreadable("unknown secret format")
         nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
         try:

@@ -1,0 +1,62 @@
+"""Settings from TOKENWARD_* variables: typed, checked at start, failing with the variable's name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import RateLimits, Settings
+from server.errors import ConfigurationError
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = Settings.from_env({})
+    assert settings.sqlalchemy_url.startswith("sqlite:///") and settings.sqlalchemy_url.endswith(
+        "/tokenward.db"
+    )
+    assert settings.public_url == "http://localhost:5000"
+    assert settings.rp_id == "localhost"
+    assert (settings.access_ttl, settings.refresh_ttl, settings.lockout_threshold) == (600, 2_592_000, 10)
+    assert settings.rate_limits.enabled
+
+
+def test_values_are_converted() -> None:
+    settings = Settings.from_env(
+        {
+            "TOKENWARD_INSTANCE_DIR": "/srv/tw",
+            "TOKENWARD_ACCESS_TTL": "300",
+            "TOKENWARD_PUBLIC_URL": "https://auth.example.com",
+            "TOKENWARD_RATE_LIMITS": "ip=5/minute user=2/second",
+            "TOKENWARD_WEBAUTHN_AAGUID_ALLOWLIST": "a, b",
+        }
+    )
+    assert settings.instance_dir == Path("/srv/tw")
+    assert settings.access_ttl == 300
+    assert settings.rp_id == "auth.example.com" and settings.secure_cookies
+    assert settings.rate_limits == RateLimits(per_ip=("5/minute",), per_user=("2/second",))
+    assert settings.webauthn_aaguid_allowlist == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TOKENWARD_ACCESS_TTL", "ten"),
+        ("TOKENWARD_ACCESS_TTL", "5"),
+        ("TOKENWARD_LOCKOUT_THRESHOLD", "0"),
+        ("TOKENWARD_RATE_LIMITS", "everyone=5/minute"),
+        ("TOKENWARD_PUBLIC_URL", "ftp://x"),
+        ("TOKENWARD_TOTP_WINDOW", "50"),
+        ("TOKENWARD_OTP_ISSUER", "Evil:Corp"),
+    ],
+)
+def test_a_bad_variable_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({name: value})
+    assert name in caught.value.detail
+    assert value not in caught.value.detail
+
+
+def test_rate_limits_off() -> None:
+    assert not RateLimits.parse("off").enabled
+    assert str(RateLimits.parse("ip=1/minute user=2/hour")) == "ip=1/minute user=2/hour"
