@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from provisioning.console import expected_errors, out, service_context
-from server.db import db
+from server.db import current_session
 from server.services.audit import Actor, record_event
 from server.services.keys import rotate_signing_key
 
@@ -20,6 +20,8 @@ def keys_group() -> None:
 def rotate() -> None:
     """Start signing with a new key (other nodes follow within seconds)."""
     with service_context() as rt:
-        record_event(db.session, actor=Actor.console(), action="keys.rotate", result="success", now=rt.now())
-        kid = rotate_signing_key(db.session, rt.box, now=rt.now())
+        record_event(
+            current_session(), actor=Actor.console(), action="keys.rotate", result="success", now=rt.now()
+        )
+        kid = rotate_signing_key(current_session(), rt.box, now=rt.now())
     out.print(f"new signing key {kid}; the previous key stays in the JWKS for {rt.settings.access_ttl} s")

@@ -9,7 +9,7 @@ import sys
 import click
 
 from provisioning.console import out, service_context
-from server.db import db
+from server.db import current_session
 
 # gunicorn's default (30 s) also bounds a request stuck on a database lock.
 WORKER_TIMEOUT_SECONDS = 30
@@ -22,7 +22,7 @@ WORKER_TIMEOUT_SECONDS = 30
 def serve(host: str, port: int, workers: int) -> None:
     """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated."""
     with service_context() as rt:
-        rt.keys.signing_key(db.session, now=rt.now())  # one key created here, not raced by the workers
+        rt.keys.signing_key(current_session(), now=rt.now())  # one key created here, not raced by the workers
         instance_dir = rt.settings.instance_dir.resolve()
         public_url = rt.settings.public_url
     metrics_dir = instance_dir / "metrics"

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
-from server.db import db
+from server.db import current_session
 from server.services import users
 
 
@@ -45,7 +45,7 @@ def add_user(name: str, admin: bool, password_stdin: bool, no_password: bool) ->
     password = _read_password(password_stdin, no_password)
     with service_context() as rt:
         user = users.create_user(
-            db.session,
+            current_session(),
             rt,
             username=name,
             password=password,
@@ -61,7 +61,7 @@ def add_user(name: str, admin: bool, password_stdin: bool, no_password: bool) ->
 def list_users(as_json: bool) -> None:
     """List users."""
     with service_context():
-        page = users.list_users(db.session, limit=100_000)
+        page = users.list_users(current_session(), limit=100_000)
         views = [users.user_view(user) for user in page.users]
     if as_json:
         print_json(views)
@@ -74,7 +74,7 @@ def list_users(as_json: bool) -> None:
 
 def _set_disabled(name: str, disabled: bool) -> None:
     with service_context() as rt:
-        users.set_disabled(db.session, rt, username=name, disabled=disabled, actor=CONSOLE_ACTOR)
+        users.set_disabled(current_session(), rt, username=name, disabled=disabled, actor=CONSOLE_ACTOR)
     out.print(f"{'disabled' if disabled else 'enabled'} {name}", markup=False)
 
 

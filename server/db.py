@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, MetaData, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import CursorResult, Engine, MetaData, Result, event
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -22,6 +22,16 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE/DELETE touched: the verdict of every single-use consumption."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def current_session() -> Session:
+    """The database session of the current request or console command (the services' first argument)."""
+    return db.session()
 
 
 def engine_options(url: str) -> dict[str, Any]:

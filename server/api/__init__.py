@@ -10,7 +10,7 @@ from server.api import admin, health, openapi, sessions, tokens, wellknown
 from server.api.context import request_id, runtime
 from server.api.problems import register_problem_handlers
 from server.api.ratelimits import install_rate_limits
-from server.db import db
+from server.db import current_session
 from server.services.housekeeping import Sweeper, purge_expired
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ def register_api(app: Flask) -> None:
         if not sweeper.due(rt.now()):
             return
         try:
-            purge_expired(db.session, rt)
+            purge_expired(current_session(), rt)
         except Exception:  # housekeeping must never break a request; the next sweep tries again
-            db.session.rollback()
+            current_session().rollback()
             log.exception("housekeeping sweep failed")
 
     install_rate_limits(app, app.extensions["tokenward"])

@@ -16,7 +16,7 @@ from server.api.schemas import (
     UserCreateRequest,
     UserListQuery,
 )
-from server.db import db
+from server.db import current_session
 from server.services import audit, tokens, users
 from server.services.sessions import Principal
 
@@ -35,7 +35,7 @@ NOT_ADMIN = "Not an administrator's full session"
     responses={200: "users, total", 403: NOT_ADMIN},
 )
 def list_users(query: UserListQuery, principal: Principal) -> Any:
-    page = users.list_users(db.session, limit=query.limit, offset=query.offset)
+    page = users.list_users(current_session(), limit=query.limit, offset=query.offset)
     return {"users": [users.user_view(user) for user in page.users], "total": page.total}
 
 
@@ -50,7 +50,12 @@ def list_users(query: UserListQuery, principal: Principal) -> Any:
 )
 def create_user(body: UserCreateRequest, principal: Principal) -> Any:
     user = users.create_user(
-        db.session, runtime(), username=body.username, password=body.password, role=body.role, actor=actor()
+        current_session(),
+        runtime(),
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        actor=actor(),
     )
     return users.user_view(user), 201
 
@@ -64,8 +69,8 @@ def create_user(body: UserCreateRequest, principal: Principal) -> Any:
     responses={200: "The user with tokens", 404: "No such user"},
 )
 def show_user(username: str, principal: Principal) -> Any:
-    rt, user = runtime(), users.get_user(db.session, username=username)
-    owned = tokens.user_tokens(db.session, rt, user=user)
+    rt, user = runtime(), users.get_user(current_session(), username=username)
+    owned = tokens.user_tokens(current_session(), rt, user=user)
     return {
         **users.user_view(user),
         "tokens": [tokens.token_view(rt, token, owner=user.username, admin=True) for token in owned],
@@ -81,7 +86,7 @@ def show_user(username: str, principal: Principal) -> Any:
     responses={200: "The user", 404: "No such user"},
 )
 def disable_user(username: str, principal: Principal) -> Any:
-    user = users.set_disabled(db.session, runtime(), username=username, disabled=True, actor=actor())
+    user = users.set_disabled(current_session(), runtime(), username=username, disabled=True, actor=actor())
     return users.user_view(user)
 
 
@@ -94,7 +99,7 @@ def disable_user(username: str, principal: Principal) -> Any:
     responses={200: "The user", 404: "No such user"},
 )
 def enable_user(username: str, principal: Principal) -> Any:
-    user = users.set_disabled(db.session, runtime(), username=username, disabled=False, actor=actor())
+    user = users.set_disabled(current_session(), runtime(), username=username, disabled=False, actor=actor())
     return users.user_view(user)
 
 
@@ -107,7 +112,7 @@ def enable_user(username: str, principal: Principal) -> Any:
     responses={204: "Deleted", 404: "No such user"},
 )
 def delete_user(username: str, principal: Principal) -> Any:
-    users.delete_user(db.session, runtime(), username=username, actor=actor())
+    users.delete_user(current_session(), runtime(), username=username, actor=actor())
     return Response(status=204)
 
 
@@ -130,7 +135,9 @@ def list_tokens(query: TokenListQuery, principal: Principal) -> Any:
         unassigned=query.unassigned,
         serial=query.serial,
     )
-    page = tokens.list_all_tokens(db.session, rt, filters=filters, limit=query.limit, offset=query.offset)
+    page = tokens.list_all_tokens(
+        current_session(), rt, filters=filters, limit=query.limit, offset=query.offset
+    )
     return {
         "tokens": [tokens.token_view(rt, token, owner=owner, admin=True) for token, owner in page.tokens],
         "total": page.total,
@@ -139,7 +146,7 @@ def list_tokens(query: TokenListQuery, principal: Principal) -> Any:
 
 def _admin_view(token: Any) -> Any:
     return tokens.token_view(
-        runtime(), token, owner=users.username_of(db.session, user_id=token.user_id), admin=True
+        runtime(), token, owner=users.username_of(current_session(), user_id=token.user_id), admin=True
     )
 
 
@@ -152,9 +159,9 @@ def _admin_view(token: Any) -> Any:
     responses={200: "The token", 404: "No such token", 409: "Pending"},
 )
 def disable_token(token_id: str, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id)
+    token = tokens.get_token(current_session(), token_id=token_id)
     return _admin_view(
-        tokens.set_token_enabled(db.session, runtime(), token=token, enabled=False, actor=actor())
+        tokens.set_token_enabled(current_session(), runtime(), token=token, enabled=False, actor=actor())
     )
 
 
@@ -167,9 +174,9 @@ def disable_token(token_id: str, principal: Principal) -> Any:
     responses={200: "The token", 404: "No such token", 409: "Pending"},
 )
 def enable_token(token_id: str, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id)
+    token = tokens.get_token(current_session(), token_id=token_id)
     return _admin_view(
-        tokens.set_token_enabled(db.session, runtime(), token=token, enabled=True, actor=actor())
+        tokens.set_token_enabled(current_session(), runtime(), token=token, enabled=True, actor=actor())
     )
 
 
@@ -182,8 +189,8 @@ def enable_token(token_id: str, principal: Principal) -> Any:
     responses={200: "The token", 404: "No such token"},
 )
 def unlock_token(token_id: str, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id)
-    return _admin_view(tokens.unlock(db.session, runtime(), token=token, actor=actor()))
+    token = tokens.get_token(current_session(), token_id=token_id)
+    return _admin_view(tokens.unlock(current_session(), runtime(), token=token, actor=actor()))
 
 
 @operation(
@@ -196,9 +203,9 @@ def unlock_token(token_id: str, principal: Principal) -> Any:
     responses={200: "The token with its drift", 422: "The codes were not found consecutively"},
 )
 def resync_token(token_id: str, body: ResyncRequest, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id)
+    token = tokens.get_token(current_session(), token_id=token_id)
     token = tokens.resync_token(
-        db.session, runtime(), token=token, first_code=body.otp1, second_code=body.otp2, actor=actor()
+        current_session(), runtime(), token=token, first_code=body.otp1, second_code=body.otp2, actor=actor()
     )
     return _admin_view(token)
 
@@ -213,9 +220,11 @@ def resync_token(token_id: str, body: ResyncRequest, principal: Principal) -> An
     responses={200: "The token", 404: "No such token or user", 409: "Already assigned"},
 )
 def assign_token(token_id: str, body: AssignRequest, principal: Principal) -> Any:
-    user = users.get_user(db.session, username=body.username)
-    token = tokens.get_token(db.session, token_id=token_id)
-    return _admin_view(tokens.assign_token(db.session, runtime(), token=token, user=user, actor=actor()))
+    user = users.get_user(current_session(), username=body.username)
+    token = tokens.get_token(current_session(), token_id=token_id)
+    return _admin_view(
+        tokens.assign_token(current_session(), runtime(), token=token, user=user, actor=actor())
+    )
 
 
 @operation(
@@ -227,8 +236,8 @@ def assign_token(token_id: str, body: AssignRequest, principal: Principal) -> An
     responses={204: "Deleted", 404: "No such token"},
 )
 def delete_token(token_id: str, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id)
-    tokens.delete_token(db.session, runtime(), token=token, actor=actor())
+    token = tokens.get_token(current_session(), token_id=token_id)
+    tokens.delete_token(current_session(), runtime(), token=token, actor=actor())
     return Response(status=204)
 
 
@@ -243,7 +252,7 @@ def delete_token(token_id: str, principal: Principal) -> Any:
 )
 def audit_log(query: AuditQuery, principal: Principal) -> Any:
     page = audit.list_events(
-        db.session,
+        current_session(),
         actor=query.actor,
         action=query.action,
         result=query.result,

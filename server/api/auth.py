@@ -7,7 +7,7 @@ from typing import Literal
 from flask import g, request
 
 from server.api.context import runtime
-from server.db import db
+from server.db import current_session
 from server.errors import Forbidden, Unauthenticated
 from server.services.sessions import FULL_SCOPE, Principal, authenticate_bearer
 
@@ -24,7 +24,7 @@ def authenticate_request(access: Literal["user", "enroll", "admin"]) -> Principa
     token = bearer_token()
     if token is None:
         raise Unauthenticated()
-    principal = authenticate_bearer(db.session, runtime(), access_token=token)
+    principal = authenticate_bearer(current_session(), runtime(), access_token=token)
     g.principal = principal
     if access != "enroll" and principal.scope != FULL_SCOPE:
         raise Forbidden("This session may only enroll a token; sign in again with it")

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.api import metrics
 from server.api.contract import operation
-from server.db import db
+from server.db import current_session
 from server.services.runtime_checks import database_reachable
 
 bp = Blueprint("health", __name__)
@@ -23,7 +23,7 @@ bp = Blueprint("health", __name__)
     responses={200: "ok", 503: "The database is not reachable"},
 )
 def healthz() -> Any:
-    database_reachable(db.session)
+    database_reachable(current_session())
     return {"status": "ok"}
 
 

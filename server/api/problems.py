@@ -61,9 +61,10 @@ def _http_error(err: HTTPException) -> Response:
         429: "Too many requests; retry later",
     }.get(status, title)
     response = problem(status=status, code=code, title=title, detail=detail)
+    headers = dict(err.get_headers())
     for name in ("Allow", "Retry-After"):
-        if name in err.get_headers():
-            response.headers[name] = dict(err.get_headers())[name]
+        if name in headers:
+            response.headers[name] = headers[name]
     return response
 
 

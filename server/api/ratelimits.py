@@ -6,6 +6,8 @@ counts between nodes. The per-user bucket is shared by login and verify, so swit
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask_limiter import Limiter
 
@@ -52,7 +54,7 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         exempt_when=lambda: _named_user() is None,
     )
     for endpoint in LIMITED_ENDPOINTS:
-        view = app.view_functions.get(endpoint)
+        view: Any = app.view_functions.get(endpoint)
         if view is None:
             continue
         # Flask-Limiter checks decorated limits in the wrapper it returns (all limits of the view at once).

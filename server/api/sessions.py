@@ -11,7 +11,7 @@ from server.api import metrics
 from server.api.context import actor, runtime
 from server.api.contract import operation
 from server.api.schemas import LoginRequest, LogoutRequest, RefreshRequest, VerifyRequest
-from server.db import db
+from server.db import current_session
 from server.errors import TokenwardError
 from server.services import login, sessions, tokens, users
 from server.services.sessions import IssuedSession, Principal
@@ -45,7 +45,11 @@ def challenge_json(challenge: login.SecondFactorChallenge, status: str = "second
 )
 def login_password(body: LoginRequest) -> Any:
     result = login.login_with_password(
-        db.session, runtime(), username=body.username, password=body.password, actor=actor(body.username)
+        current_session(),
+        runtime(),
+        username=body.username,
+        password=body.password,
+        actor=actor(body.username),
     )
     if isinstance(result, IssuedSession):
         return {"status": "enroll", **result.as_json()}
@@ -70,7 +74,7 @@ def verify(body: VerifyRequest) -> Any:
     rt, who = runtime(), actor(body.username or "anonymous")
     if body.transaction_id is None and body.otp is None:
         assert body.username is not None
-        challenge = login.start_challenge(db.session, rt, username=body.username, actor=who)
+        challenge = login.start_challenge(current_session(), rt, username=body.username, actor=who)
         return challenge_json(challenge, status="challenge")
     answer_field = next(
         name for name in ("otp", "fob_response", "credential") if getattr(body, name) is not None
@@ -79,7 +83,7 @@ def verify(body: VerifyRequest) -> Any:
     try:
         if body.transaction_id is not None:
             issued = login.verify_transaction(
-                db.session,
+                current_session(),
                 rt,
                 transaction_id=body.transaction_id,
                 answer_field=answer_field,
@@ -89,7 +93,12 @@ def verify(body: VerifyRequest) -> Any:
         else:
             assert body.username is not None and body.otp is not None
             issued = login.verify_one_step(
-                db.session, rt, username=body.username, code=body.otp, password=body.password, actor=who
+                current_session(),
+                rt,
+                username=body.username,
+                code=body.otp,
+                password=body.password,
+                actor=who,
             )
     except TokenwardError as err:
         metrics.observe_verify(answer_field, err.code, time.perf_counter() - started)
@@ -108,7 +117,7 @@ def verify(body: VerifyRequest) -> Any:
 )
 def refresh(body: RefreshRequest) -> Any:
     return sessions.refresh_session(
-        db.session, runtime(), refresh_token=body.refresh_token, actor=actor()
+        current_session(), runtime(), refresh_token=body.refresh_token, actor=actor()
     ).as_json()
 
 
@@ -123,7 +132,7 @@ def refresh(body: RefreshRequest) -> Any:
 )
 def logout(body: LogoutRequest, principal: Principal) -> Any:
     sessions.logout(
-        db.session, runtime(), principal=principal, refresh_token=body.refresh_token, actor=actor()
+        current_session(), runtime(), principal=principal, refresh_token=body.refresh_token, actor=actor()
     )
     return Response(status=204)
 
@@ -143,6 +152,7 @@ def me(principal: Principal) -> Any:
         "amr": principal.claims.get("amr", []),
         "scope": principal.scope,
         "tokens": [
-            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, rt, user=principal.user)
+            tokens.token_view(rt, token)
+            for token in tokens.user_tokens(current_session(), rt, user=principal.user)
         ],
     }

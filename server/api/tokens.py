@@ -9,7 +9,7 @@ from flask import Blueprint, Response
 from server.api.context import actor, runtime
 from server.api.contract import operation
 from server.api.schemas import TokenActivateRequest, TokenCreateRequest
-from server.db import db
+from server.db import current_session
 from server.errors import ValidationFailed
 from server.services import enrollment, qr, tokens
 from server.services.sessions import Principal
@@ -35,7 +35,7 @@ def create_token(body: TokenCreateRequest, principal: Principal) -> Any:
     if body.type == "webauthn":
         raise ValidationFailed("WebAuthn enrollment is not available on this server")
     started = enrollment.begin_otp_enrollment(
-        db.session,
+        current_session(),
         rt,
         user=principal.user,
         token_type=body.type,
@@ -67,7 +67,7 @@ def create_token(body: TokenCreateRequest, principal: Principal) -> Any:
     response_media="image/png",
 )
 def token_qr(token_id: str, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id, owner=principal.user)
+    token = tokens.get_token(current_session(), token_id=token_id, owner=principal.user)
     uri = enrollment.pending_otpauth_uri(runtime(), token=token, user=principal.user)
     return Response(qr.qr_png(uri), mimetype="image/png", headers={"Cache-Control": "no-store"})
 
@@ -88,10 +88,10 @@ def token_qr(token_id: str, principal: Principal) -> Any:
     },
 )
 def activate_token(token_id: str, body: TokenActivateRequest, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id, owner=principal.user)
+    token = tokens.get_token(current_session(), token_id=token_id, owner=principal.user)
     if body.otp is None or token.type not in tokens.OTP_TYPES:
         raise ValidationFailed("This token is activated with an otp")
-    token = enrollment.activate_otp(db.session, runtime(), token=token, code=body.otp, actor=actor())
+    token = enrollment.activate_otp(current_session(), runtime(), token=token, code=body.otp, actor=actor())
     return {"id": token.id, "state": token.state}
 
 
@@ -107,7 +107,8 @@ def list_tokens(principal: Principal) -> Any:
     rt = runtime()
     return {
         "tokens": [
-            tokens.token_view(rt, token) for token in tokens.user_tokens(db.session, rt, user=principal.user)
+            tokens.token_view(rt, token)
+            for token in tokens.user_tokens(current_session(), rt, user=principal.user)
         ]
     }
 
@@ -121,6 +122,6 @@ def list_tokens(principal: Principal) -> Any:
     responses={204: "Removed", 404: "No such token"},
 )
 def delete_token(token_id: str, principal: Principal) -> Any:
-    token = tokens.get_token(db.session, token_id=token_id, owner=principal.user)
-    tokens.delete_token(db.session, runtime(), token=token, actor=actor())
+    token = tokens.get_token(current_session(), token_id=token_id, owner=principal.user)
+    tokens.delete_token(current_session(), runtime(), token=token, actor=actor())
     return Response(status=204)

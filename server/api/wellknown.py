@@ -8,7 +8,7 @@ from flask import Blueprint
 
 from server.api.context import runtime
 from server.api.contract import operation
-from server.db import db
+from server.db import current_session
 from server.services.keys import published_keys
 
 bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
@@ -26,6 +26,8 @@ JWKS_MAX_AGE_SECONDS = 60
 )
 def jwks() -> Any:
     rt = runtime()
-    rt.keys.signing_key(db.session, now=rt.now())  # the first start publishes a key before any token exists
-    keys = published_keys(db.session, now=rt.now(), retention_seconds=rt.settings.access_ttl)
+    rt.keys.signing_key(
+        current_session(), now=rt.now()
+    )  # the first start publishes a key before any token exists
+    keys = published_keys(current_session(), now=rt.now(), retention_seconds=rt.settings.access_ttl)
     return keys, 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}

@@ -14,6 +14,7 @@ import pyotp
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
+from server.db import rows_changed
 from server.errors import InvalidOtp, ReplayedOtp, ResyncFailed, ValidationFailed
 from server.models import LoginTransaction, Token
 from server.services.factors import Accepted
@@ -113,7 +114,7 @@ def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> OtpAc
         )
     else:
         query = query.where(Token.counter <= value).values(counter=value + 1, fail_count=0, last_used_at=now)
-    if session.execute(query).rowcount != 1:
+    if rows_changed(session.execute(query)) != 1:
         raise ReplayedOtp()
     if token.type == "totp":
         return OtpAccepted(token.id, time_step=value)
@@ -188,7 +189,7 @@ class OtpFactor:
 
     method = "otp"
     answer_field = "otp"
-    token_types = ("totp", "hotp")
+    token_types: tuple[str, ...] = ("totp", "hotp")
 
     def challenge(
         self, session: Session, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]

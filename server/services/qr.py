@@ -9,7 +9,7 @@ import qrcode.image.pure
 import qrcode.image.svg
 
 
-def _qr(uri: str) -> qrcode.QRCode:  # type: ignore[type-arg]
+def _qr(uri: str) -> qrcode.QRCode:
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
     code.add_data(uri)
     code.make(fit=True)

@@ -11,6 +11,7 @@ import jwt
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from server.db import rows_changed
 from server.errors import InvalidToken, RefreshTokenInvalid, RefreshTokenReused
 from server.models import RefreshToken, RevokedAccessToken, User
 from server.services.audit import Actor, record_event
@@ -161,16 +162,18 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
     """Rotates: the token is spent by one conditional UPDATE; presenting a spent one revokes its family."""
     now = rt.now()
     token_hash = _hash(refresh_token)
-    spent = session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.token_hash == token_hash,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > now,
+    spent = rows_changed(
+        session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(used_at=now)
         )
-        .values(used_at=now)
-    ).rowcount
+    )
     row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
     user = session.get(User, row.user_id) if row is not None else None
     if spent != 1 or row is None or user is None or user.disabled:

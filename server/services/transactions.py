@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from server.db import rows_changed
 from server.errors import TooManyAttempts, TransactionExpired
 from server.models import LoginTransaction
 from server.services.runtime import Runtime
@@ -42,16 +43,18 @@ def claim_attempt(session: Session, rt: Runtime, *, transaction_id: str) -> Logi
     """Spends one attempt by a conditional UPDATE and commits it, so failed tries count even if the check
     that follows crashes."""
     now = rt.now()
-    claimed = session.execute(
-        update(LoginTransaction)
-        .where(
-            LoginTransaction.id == transaction_id,
-            LoginTransaction.consumed_at.is_(None),
-            LoginTransaction.expires_at > now,
-            LoginTransaction.attempts < LoginTransaction.max_attempts,
+    claimed = rows_changed(
+        session.execute(
+            update(LoginTransaction)
+            .where(
+                LoginTransaction.id == transaction_id,
+                LoginTransaction.consumed_at.is_(None),
+                LoginTransaction.expires_at > now,
+                LoginTransaction.attempts < LoginTransaction.max_attempts,
+            )
+            .values(attempts=LoginTransaction.attempts + 1)
         )
-        .values(attempts=LoginTransaction.attempts + 1)
-    ).rowcount
+    )
     session.commit()
     transaction = session.get(LoginTransaction, transaction_id) if len(transaction_id) <= 64 else None
     if transaction is None:
@@ -65,10 +68,12 @@ def claim_attempt(session: Session, rt: Runtime, *, transaction_id: str) -> Logi
 
 def consume_transaction(session: Session, rt: Runtime, *, transaction_id: str) -> None:
     """Single use: exactly one concurrent caller sees the row count 1 (not committed here)."""
-    consumed = session.execute(
-        update(LoginTransaction)
-        .where(LoginTransaction.id == transaction_id, LoginTransaction.consumed_at.is_(None))
-        .values(consumed_at=rt.now())
-    ).rowcount
+    consumed = rows_changed(
+        session.execute(
+            update(LoginTransaction)
+            .where(LoginTransaction.id == transaction_id, LoginTransaction.consumed_at.is_(None))
+            .values(consumed_at=rt.now())
+        )
+    )
     if consumed != 1:
         raise TransactionExpired()
