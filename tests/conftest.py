@@ -57,9 +57,8 @@ def postgres_url() -> Iterator[str | None]:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as err:
         admin.dispose()
-        pytest.exit(
-            f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {type(err).__name__}: {err}", returncode=3
-        )
+        reason = f"{type(err).__name__}: {err}"
+        pytest.exit(f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {reason}", returncode=3)
     url = _with_search_path(base_url, schema)
     engine = create_engine(url)
     upgrade_schema(engine)
