@@ -67,6 +67,21 @@ class InvalidCredential(TokenwardError):
     code, status, title = "invalid_credential", 401, "The security key response is not valid"
 
 
+class CredentialCounterRegressed(InvalidCredential):
+    code, title = (
+        "credential_counter_regressed",
+        "The security key's counter went backwards; the key was disabled",
+    )
+
+
+class AuthenticatorNotAllowed(TokenwardError):
+    code, status, title = "authenticator_not_allowed", 403, "This model of security key is not allowed here"
+
+
+class AttestationUntrusted(TokenwardError):
+    code, status, title = "attestation_untrusted", 403, "The security key's attestation is not trusted"
+
+
 class TokenLocked(TokenwardError):
     code, status, title = "token_locked", 403, "The token is locked after too many failures"
 

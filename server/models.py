@@ -51,6 +51,7 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
     sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
     aaguid: Mapped[str | None] = mapped_column(String(36))
     discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    enrollment_state: Mapped[str | None] = mapped_column(Text)  # WebAuthn registration ceremony, until used
     created_at: Mapped[float] = mapped_column(Float)
     activated_at: Mapped[float | None] = mapped_column(Float)
     last_used_at: Mapped[float | None] = mapped_column(Float)

@@ -15,7 +15,7 @@ from server.api.context import client_ip, json_body
 from server.errors import TokenwardError
 from server.services.runtime import Runtime
 
-LIMITED_ENDPOINTS = ("sessions.login_password", "sessions.verify", "webauthn.passkey_login")
+LIMITED_ENDPOINTS = ("sessions.login_password", "sessions.verify", "sessions.passkey_login")
 
 
 def _ip_key() -> str:

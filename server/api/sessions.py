@@ -10,7 +10,7 @@ from flask import Blueprint, Response
 from server.api import metrics
 from server.api.context import actor, runtime
 from server.api.contract import operation
-from server.api.schemas import LoginRequest, LogoutRequest, RefreshRequest, VerifyRequest
+from server.api.schemas import LoginRequest, LogoutRequest, PasskeyLoginRequest, RefreshRequest, VerifyRequest
 from server.db import current_session
 from server.errors import TokenwardError
 from server.services import login, sessions, tokens, users
@@ -54,6 +54,18 @@ def login_password(body: LoginRequest) -> Any:
     if isinstance(result, IssuedSession):
         return {"status": "enroll", **result.as_json()}
     return challenge_json(result)
+
+
+@operation(
+    bp,
+    "/login/passkey",
+    "POST",
+    body=PasskeyLoginRequest,
+    summary="Start a usernameless login with a discoverable credential (passkey)",
+    responses={200: "A transaction with WebAuthn request options (no allowCredentials)", 429: "Rate limited"},
+)
+def passkey_login(body: PasskeyLoginRequest) -> Any:
+    return challenge_json(login.start_passkey_login(current_session(), runtime(), actor=actor()))
 
 
 @operation(

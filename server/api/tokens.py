@@ -11,7 +11,7 @@ from server.api.contract import operation
 from server.api.schemas import TokenActivateRequest, TokenCreateRequest
 from server.db import current_session
 from server.errors import ValidationFailed
-from server.services import enrollment, qr, tokens
+from server.services import enrollment, qr, tokens, webauthn
 from server.services.sessions import Principal
 
 bp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
@@ -33,7 +33,16 @@ bp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
 def create_token(body: TokenCreateRequest, principal: Principal) -> Any:
     rt = runtime()
     if body.type == "webauthn":
-        raise ValidationFailed("WebAuthn enrollment is not available on this server")
+        key = webauthn.begin_registration(
+            current_session(), rt, user=principal.user, description=body.description, actor=actor()
+        )
+        view = {
+            "id": key.token.id,
+            "type": "webauthn",
+            "state": key.token.state,
+            "expires_in": key.expires_in,
+        }
+        return {**view, **key.options}, 201, {"Cache-Control": "no-store"}
     started = enrollment.begin_otp_enrollment(
         current_session(),
         rt,
@@ -88,10 +97,16 @@ def token_qr(token_id: str, principal: Principal) -> Any:
     },
 )
 def activate_token(token_id: str, body: TokenActivateRequest, principal: Principal) -> Any:
-    token = tokens.get_token(current_session(), token_id=token_id, owner=principal.user)
-    if body.otp is None or token.type not in tokens.OTP_TYPES:
-        raise ValidationFailed("This token is activated with an otp")
-    token = enrollment.activate_otp(current_session(), runtime(), token=token, code=body.otp, actor=actor())
+    session, rt = current_session(), runtime()
+    token = tokens.get_token(session, token_id=token_id, owner=principal.user)
+    if token.type == "webauthn" and body.credential is not None:
+        token = webauthn.complete_registration(
+            session, rt, token=token, credential=body.credential, actor=actor()
+        )
+    elif token.type in tokens.OTP_TYPES and body.otp is not None:
+        token = enrollment.activate_otp(session, rt, token=token, code=body.otp, actor=actor())
+    else:
+        raise ValidationFailed("A TOTP/HOTP token is activated with an otp, a security key with a credential")
     return {"id": token.id, "state": token.state}
 
 

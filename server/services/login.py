@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import InvalidCredentials, TokenLocked, TokenwardError
 from server.models import LoginTransaction, Token, User
-from server.services import otp
+from server.services import otp, webauthn
 from server.services.audit import Actor, record_event
 from server.services.factors import Accepted, Factor
 from server.services.lockout import is_locked, record_failures
@@ -25,7 +25,7 @@ from server.services.tokens import active_tokens
 from server.services.transactions import begin_transaction, claim_attempt, consume_transaction
 from server.services.users import USERNAME_PATTERN, authenticate_password, find_user
 
-FACTORS: tuple[Factor, ...] = (otp.FACTOR,)
+FACTORS: tuple[Factor, ...] = (otp.FACTOR, webauthn.FACTOR)
 
 
 def factor_for_answer(field: str) -> Factor:
@@ -80,6 +80,17 @@ def start_challenge(session: Session, rt: Runtime, *, username: str, actor: Acto
     if user is None or not tokens:
         return _open_transaction(session, rt, user=None, tokens=[], password_verified=False)
     return _open_transaction(session, rt, user=user, tokens=tokens, password_verified=False)
+
+
+def start_passkey_login(session: Session, rt: Runtime, *, actor: Actor) -> SecondFactorChallenge:
+    """Usernameless login: the browser offers the user's discoverable credentials; the key names the user."""
+    transaction = begin_transaction(session, rt, user_id=None, password_verified=False)
+    options = webauthn.passkey_challenge(rt, transaction=transaction)
+    record_event(session, actor=actor, action="login.passkey", result="success", now=rt.now())
+    session.commit()
+    return SecondFactorChallenge(
+        transaction.id, rt.settings.transaction_ttl, ["webauthn"], {"webauthn": options}
+    )
 
 
 def _open_transaction(

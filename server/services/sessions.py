@@ -63,9 +63,10 @@ def _hash(refresh_token: str) -> str:
 
 
 def amr_for(methods: set[str]) -> list[str]:
-    """RFC 8176 values; `mfa` when more than one factor kind was used."""
-    amr = sorted(methods)
-    return [*amr, "mfa"] if len(methods) > 1 else amr
+    """RFC 8176 values, `mfa` last when more than one factor kind was used (or a factor proved two, as a
+    security key with user verification does)."""
+    factors = sorted(methods - {"mfa"})
+    return [*factors, "mfa"] if len(factors) > 1 or "mfa" in methods else factors
 
 
 def issue_session(
