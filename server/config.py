@@ -136,6 +136,9 @@ class Settings:
             not in ("required", "preferred", "discouraged"),
             "WEBAUTHN_ATTESTATION": self.webauthn_attestation
             not in ("none", "indirect", "direct", "enterprise"),
+            # Trust anchors can only judge an attestation the authenticator was asked to send.
+            "WEBAUTHN_TRUST_ANCHORS": bool(self.webauthn_trust_anchors)
+            and self.webauthn_attestation == "none",
         }
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]
         if bad:
