@@ -8,6 +8,7 @@ import click
 
 from provisioning.keys import keys_group
 from provisioning.serve import serve
+from provisioning.tokens import token_group
 from provisioning.users import user_group
 
 
@@ -21,3 +22,4 @@ def main() -> None:
 main.add_command(serve)
 main.add_command(user_group)
 main.add_command(keys_group)
+main.add_command(token_group)

@@ -29,7 +29,7 @@ CONSOLE_ACTOR = Actor.console()
 
 def fail(message: str) -> NoReturn:
     """Exits non-zero with one line on stderr (never a traceback for an expected error)."""
-    err_console.print(f"error: {message}", markup=False)
+    err_console.print(f"error: {message}", markup=False, soft_wrap=True)
     sys.exit(1)
 
 
