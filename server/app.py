@@ -14,6 +14,7 @@ from server.db import db, engine_options, tune_sqlite
 from server.services.crypto import SecretBox, load_or_create_key
 from server.services.keys import KeyRing
 from server.services.runtime import Runtime
+from server.web import register_web
 
 log = logging.getLogger(__name__)
 
@@ -45,5 +46,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 
+    register_web(app)  # first: register_api rate-limits the web sign-in views it finds (LIMITED_ENDPOINTS)
     register_api(app)
     return app

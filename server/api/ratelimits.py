@@ -15,7 +15,14 @@ from server.api.context import client_ip, json_body
 from server.errors import TokenwardError
 from server.services.runtime import Runtime
 
-LIMITED_ENDPOINTS = ("sessions.login_password", "sessions.verify", "sessions.passkey_login")
+LIMITED_ENDPOINTS = (
+    "sessions.login_password",
+    "sessions.verify",
+    "sessions.passkey_login",
+    "web_session.password_login",
+    "web_session.verify_answer",
+    "web_session.passkey_login",
+)
 
 
 def _ip_key() -> str:

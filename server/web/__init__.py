@@ -1,0 +1,18 @@
+"""The web pages (sign-in, account, administration) and the browser's cookie session, on the JSON API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from server.web import browser_session, pages
+from server.web.error_pages import not_found
+from server.web.security_headers import add_security_headers
+
+
+def register_web(app: Flask) -> None:
+    """Call before `register_api`: the API installs its rate limits on the views that exist by then, and
+    the web sign-in routes are in its LIMITED_ENDPOINTS."""
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(browser_session.bp)
+    app.register_error_handler(404, not_found)
+    app.after_request(add_security_headers)

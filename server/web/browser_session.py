@@ -1,0 +1,177 @@
+"""`/web/session/*`: sign-in, second factor, passkey, refresh and sign-out for the pages.
+
+The same services as `POST /api/v1/login`, `/verify`, `/login/passkey`, `/token/refresh` and `/logout`, and
+the same rate limits (server.api.ratelimits.LIMITED_ENDPOINTS); only the transport differs: an issued session
+becomes cookies (server.web.cookies) and the answer carries no token. Every route demands the CSRF double
+submit and a same-origin `Origin` header: browsers send one with every POST, so its absence is suspect.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, after_this_request, g, jsonify, request
+
+from server.api import metrics
+from server.api.auth import ACCESS_COOKIE, REFRESH_COOKIE, CsrfFailed, check_csrf
+from server.api.context import actor, runtime
+from server.api.contract import operation
+from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
+from server.api.sessions import challenge_json
+from server.db import current_session
+from server.errors import TokenwardError, Unauthenticated, ValidationFailed
+from server.services import login, sessions
+from server.services.sessions import IssuedSession
+from server.web.cookies import clear_session_cookies, set_session_cookies
+
+bp = Blueprint("web_session", __name__, url_prefix="/web/session")
+
+ANSWER_FIELDS = ("otp", "fob_response", "credential")
+
+
+@bp.before_request
+def _same_site_only() -> None:
+    if request.headers.get("Origin") is None:
+        raise CsrfFailed("The browser did not say which page sent this request")
+    check_csrf()
+
+
+def _signed_in(issued: IssuedSession, *, status: str) -> Response:
+    """What the page learns of a session: its scope and methods, never a token."""
+    response = jsonify(
+        {"status": status, "scope": issued.scope, "amr": issued.amr, "expires_in": issued.expires_in}
+    )
+    set_session_cookies(response, runtime().settings, issued)
+    return response
+
+
+def _clear_cookies_on_the_way_out() -> None:
+    after_this_request(lambda response: clear_session_cookies(response, runtime().settings))
+
+
+@operation(
+    bp,
+    "/login",
+    "POST",
+    body=LoginRequest,
+    summary="Pages: check a password (as POST /api/v1/login); an enroll-only session becomes cookies",
+    responses={
+        200: "A second-factor transaction, or the enroll status with cookies set",
+        401: "Invalid credentials",
+        403: "CSRF check failed",
+        429: "Rate limited",
+    },
+)
+def password_login(body: LoginRequest) -> Any:
+    result = login.login_with_password(
+        current_session(),
+        runtime(),
+        username=body.username,
+        password=body.password,
+        actor=actor(body.username),
+    )
+    if isinstance(result, IssuedSession):
+        return _signed_in(result, status="enroll")
+    return challenge_json(result)
+
+
+@operation(
+    bp,
+    "/passkey",
+    "POST",
+    body=PasskeyLoginRequest,
+    summary="Pages: start a usernameless passkey login (as POST /api/v1/login/passkey)",
+    responses={
+        200: "A WebAuthn transaction without allowCredentials",
+        403: "CSRF check failed",
+        429: "Rate limited",
+    },
+)
+def passkey_login(body: PasskeyLoginRequest) -> Any:
+    return challenge_json(login.start_passkey_login(current_session(), runtime(), actor=actor()))
+
+
+@operation(
+    bp,
+    "/verify",
+    "POST",
+    body=VerifyRequest,
+    summary="Pages: answer a second factor (as POST /api/v1/verify); the session becomes cookies",
+    responses={
+        200: "Signed in; cookies set",
+        401: "The answer is not valid",
+        403: "CSRF check failed or token locked",
+        429: "Rate limited",
+    },
+)
+def verify_answer(body: VerifyRequest) -> Any:
+    if body.transaction_id is None:
+        raise ValidationFailed("give transaction_id and one of otp, fob_response, credential")
+    answer_field = next(name for name in ANSWER_FIELDS if getattr(body, name) is not None)
+    started = time.perf_counter()
+    try:
+        issued = login.verify_transaction(
+            current_session(),
+            runtime(),
+            transaction_id=body.transaction_id,
+            answer_field=answer_field,
+            answer=getattr(body, answer_field),
+            actor=actor(),
+        )
+    except TokenwardError as err:
+        metrics.observe_verify(answer_field, err.code, time.perf_counter() - started)
+        raise
+    metrics.observe_verify(answer_field, "success", time.perf_counter() - started)
+    return _signed_in(issued, status="signed_in")
+
+
+@operation(
+    bp,
+    "/refresh",
+    "POST",
+    summary="Pages: rotate the refresh cookie (as POST /api/v1/token/refresh)",
+    responses={
+        200: "Signed in; cookies rotated",
+        401: "No or reused refresh cookie; cookies cleared",
+        403: "CSRF check failed",
+    },
+)
+def refresh() -> Any:
+    """Rotates the refresh cookie. A failure ends the browser's session (its cookies are cleared)."""
+    presented = request.cookies.get(REFRESH_COOKIE)
+    try:
+        if not presented:
+            raise Unauthenticated("No session to refresh; sign in")
+        issued = sessions.refresh_session(
+            current_session(), runtime(), refresh_token=presented, actor=actor()
+        )
+    except TokenwardError:
+        _clear_cookies_on_the_way_out()
+        raise
+    return _signed_in(issued, status="signed_in")
+
+
+@operation(
+    bp,
+    "/logout",
+    "POST",
+    summary="Pages: sign out (as POST /api/v1/logout); revokes the session and clears the cookies",
+    responses={204: "Signed out", 401: "No session", 403: "CSRF check failed"},
+)
+def logout() -> Any:
+    """Revokes the session as `POST /api/v1/logout` does (access token and refresh family), then clears
+    the cookies. An expired access cookie answers 401: the pages refresh once and sign out again."""
+    access_token = request.cookies.get(ACCESS_COOKIE)
+    if not access_token:
+        raise Unauthenticated()
+    principal = sessions.authenticate_bearer(current_session(), runtime(), access_token=access_token)
+    g.principal = principal
+    sessions.logout(
+        current_session(),
+        runtime(),
+        principal=principal,
+        refresh_token=request.cookies.get(REFRESH_COOKIE),
+        actor=actor(),
+    )
+    return clear_session_cookies(Response(status=204), runtime().settings)

@@ -1,0 +1,121 @@
+"""The pages: sign-in, the user's account, administration. Server-rendered shells; the data comes from the
+JSON API through small JavaScript modules (static/js/), authenticated by the session cookies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from server.api.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
+from server.api.context import runtime
+from server.db import current_session
+from server.errors import InvalidToken
+from server.services import users
+from server.services.sessions import FULL_SCOPE, Principal, authenticate_bearer
+from server.web.cookies import set_csrf_cookie
+from server.web.error_pages import render_error_page
+
+bp = Blueprint(
+    "pages", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
+)
+
+# Where the sign-in page may send the browser afterwards (`?next=`): our pages, nothing else.
+NEXT_PAGES = ("/account", "/admin", "/admin/tokens", "/admin/audit")
+ADMIN_SECTIONS = {"users": "Users", "tokens": "Tokens", "audit": "Audit log"}
+
+
+@bp.app_context_processor
+def _page_globals() -> dict[str, Any]:
+    return {"csrf_cookie": CSRF_COOKIE, "csrf_header": CSRF_HEADER, "admin_sections": ADMIN_SECTIONS}
+
+
+@bp.after_request
+def _ensure_csrf_cookie(response: Response) -> Response:
+    """Every page leaves a CSRF value for its scripts (the sign-in page's POST needs one too)."""
+    if response.mimetype == "text/html" and CSRF_COOKIE not in request.cookies:
+        set_csrf_cookie(response, runtime().settings)
+    return response
+
+
+@bp.errorhandler(Exception)
+def _error_page(err: Exception) -> Any:
+    return render_error_page(err)
+
+
+def signed_in() -> Principal | None:
+    """The holder of the access cookie, when it is valid (signature, expiry, revocation, enabled user)."""
+    access_token = request.cookies.get(ACCESS_COOKIE)
+    if not access_token:
+        return None
+    try:
+        return authenticate_bearer(current_session(), runtime(), access_token=access_token)
+    except InvalidToken:
+        return None
+
+
+def _to_login() -> Any:
+    """To the sign-in page, which refreshes an expired session silently when it can and comes back."""
+    return redirect(url_for("pages.login_page", next=request.path))
+
+
+def _safe_next(candidate: str | None) -> str:
+    return candidate if candidate in NEXT_PAGES else "/account"
+
+
+@bp.get("/")
+def home() -> Any:
+    return redirect(url_for("pages.account"))
+
+
+@bp.get("/login")
+def login_page() -> Any:
+    next_page = _safe_next(request.args.get("next"))
+    principal = signed_in()
+    if principal is not None and principal.scope == FULL_SCOPE:
+        return redirect(next_page)
+    return render_template(
+        "login.html",
+        next_page=next_page,
+        try_refresh="next" in request.args and request.args.get("reason") != "expired",
+        session_ended=request.args.get("reason") == "expired",
+    )
+
+
+@bp.get("/account")
+def account() -> Any:
+    principal = signed_in()
+    if principal is None:
+        return _to_login()
+    return render_template(
+        "account.html",
+        user=users.user_view(principal.user),
+        enroll_only=principal.scope != FULL_SCOPE,
+    )
+
+
+def _admin_page(section: str) -> Any:
+    principal = signed_in()
+    if principal is None:
+        return _to_login()
+    if principal.scope != FULL_SCOPE:
+        return redirect(url_for("pages.account"))
+    user = users.user_view(principal.user)
+    if user["role"] != "admin":
+        return render_error_page(403, detail="This page is for administrators.", user=user)
+    return render_template(f"admin_{section}.html", user=user, section=section)
+
+
+@bp.get("/admin")
+def admin_users() -> Any:
+    return _admin_page("users")
+
+
+@bp.get("/admin/tokens")
+def admin_tokens() -> Any:
+    return _admin_page("tokens")
+
+
+@bp.get("/admin/audit")
+def admin_audit() -> Any:
+    return _admin_page("audit")

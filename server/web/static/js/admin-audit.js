@@ -1,0 +1,51 @@
+// Administration: the audit log, newest first, filtered by actor, action, result and target.
+import "./topbar.js";
+import { api } from "./api.js";
+import { badge, byId, cell, h, quiet, say } from "./elements.js";
+import { formatTime } from "./format.js";
+import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
+import { describeProblem } from "./messages.js";
+
+const status = byId("admin-status");
+const filters = byId("audit-filters");
+const tbody = byId("audit-table").tBodies[0];
+const pager = byId("audit-pager");
+let offset = readQuery(filters);
+
+function eventRow(event) {
+  return h(
+    "tr",
+    { dataset: { eventId: event.id } },
+    cell("Time", h("span", { class: "nowrap", text: formatTime(event.at, { seconds: true }) })),
+    cell("Actor", event.actor),
+    cell("Action", h("code", { text: event.action })),
+    cell("Target", h("span", { class: "break", text: event.target || "—" })),
+    cell("Result", event.result === "success" ? badge("Success", "success") : badge("Failure", "danger")),
+    cell("Reason", event.reason ? h("code", { text: event.reason }) : "—"),
+    cell("Client", event.client_ip || "—"),
+  );
+}
+
+async function load(newOffset = offset) {
+  offset = newOffset;
+  const params = filterParams(filters);
+  remember(params, offset);
+  const page = await api(`/api/v1/admin/audit?${apiQuery(params, offset)}`);
+  tbody.replaceChildren(...(page.events.length ? page.events.map(eventRow) : [emptyRow(7, "No events match.")]));
+  byId("audit-count").textContent = `${page.total} events`;
+  renderPager(pager, { offset, shown: page.events.length, total: page.total, noun: "events", go: load });
+}
+
+function reload(from) {
+  quiet(status);
+  load(from).catch((problem) => say(status, describeProblem(problem), "error"));
+}
+
+filters.addEventListener("submit", (event) => {
+  event.preventDefault();
+  reload(0);
+});
+// The form's reset event fires before the fields are cleared; read them on the next turn.
+filters.addEventListener("reset", () => window.setTimeout(() => reload(0)));
+
+reload(offset);

@@ -1,0 +1,94 @@
+// Administration: users — create, disable and enable, and a way to their tokens.
+import "./topbar.js";
+import { api } from "./api.js";
+import { badge, byId, cell, flagField, h, quiet, say, unflagFields, whileBusy } from "./elements.js";
+import { formatTime } from "./format.js";
+import { PAGE_SIZE, emptyRow, renderPager } from "./listing.js";
+import { describeProblem } from "./messages.js";
+
+const status = byId("admin-status");
+const form = byId("user-form");
+const tbody = byId("user-table").tBodies[0];
+const pager = byId("users-pager");
+let offset = 0;
+
+function userRow(user) {
+  const enable = user.disabled;
+  const toggle = h("button", {
+    type: "button",
+    class: `button button-small ${enable ? "button-secondary" : "button-quiet"}`,
+    "aria-label": `${enable ? "Enable" : "Disable"} ${user.username}`,
+    text: enable ? "Enable" : "Disable",
+    onclick: (event) => setDisabled(event.currentTarget, user, !enable),
+  });
+  const tokensLink = h("a", {
+    class: "button button-quiet button-small",
+    href: `/admin/tokens?username=${encodeURIComponent(user.username)}`,
+    "aria-label": `Tokens of ${user.username}`,
+    text: "Tokens",
+  });
+  return h(
+    "tr",
+    { dataset: { username: user.username } },
+    cell("Username", h("span", { class: "strong", text: user.username })),
+    cell("Role", user.role === "admin" ? "Administrator" : "User"),
+    cell("Status", user.disabled ? badge("Disabled", "neutral") : badge("Active", "success")),
+    cell("Created", formatTime(user.created_at)),
+    cell("", h("div", { class: "row-actions" }, tokensLink, toggle)),
+  );
+}
+
+async function load(newOffset = offset) {
+  offset = newOffset;
+  const page = await api(`/api/v1/admin/users?limit=${PAGE_SIZE}&offset=${offset}`);
+  tbody.replaceChildren(...(page.users.length ? page.users.map(userRow) : [emptyRow(5, "No users yet.")]));
+  byId("users-count").textContent = `${page.total} in all`;
+  renderPager(pager, { offset, shown: page.users.length, total: page.total, noun: "users", go: load });
+}
+
+async function setDisabled(button, user, disabled) {
+  quiet(status);
+  await whileBusy(button, async () => {
+    try {
+      await api(`/api/v1/admin/users/${encodeURIComponent(user.username)}/${disabled ? "disable" : "enable"}`, {
+        method: "POST",
+        json: {},
+      });
+      say(status, `${user.username} is ${disabled ? "disabled; their sessions were ended" : "enabled"}.`, "success");
+    } catch (problem) {
+      say(status, describeProblem(problem), "error");
+    }
+  });
+  await load();
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  quiet(status);
+  unflagFields(form);
+  const username = form.elements.username.value.trim();
+  if (!username) {
+    say(status, "Enter a username.", "error");
+    return flagField(form.elements.username);
+  }
+  const body = { username, role: form.elements.role.value };
+  if (form.elements.password.value) body.password = form.elements.password.value;
+  await whileBusy(form, async () => {
+    try {
+      await api("/api/v1/admin/users", { method: "POST", json: body });
+    } catch (problem) {
+      say(status, describeProblem(problem), "error");
+      return;
+    }
+    form.reset();
+    say(status, `${username} was created.`, "success");
+    await load();
+  });
+  form.elements.username.focus();
+});
+
+try {
+  await load(0);
+} catch (problem) {
+  say(status, describeProblem(problem), "error");
+}

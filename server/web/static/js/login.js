@@ -1,0 +1,170 @@
+// Sign-in: password, then the second factor the account has (code, security key, fob) — or a passkey.
+import { refreshSession, sessionCall } from "./api.js";
+import { byId, flagField, quiet, say, unflagFields, whileBusy } from "./elements.js";
+import { countdown, formatCountdown, groupDigits } from "./format.js";
+import { describeProblem, describeWebauthnError } from "./messages.js";
+import { getCredential, webauthnAvailable } from "./webauthn.js";
+
+const main = byId("main");
+const error = byId("login-error");
+const passwordStep = byId("password-step");
+const passwordForm = byId("password-form");
+const username = byId("username");
+const password = byId("password");
+const passkeyButton = byId("passkey-button");
+const factorStep = byId("second-factor");
+const otpForm = byId("otp-form");
+const otpInput = byId("otp");
+const webauthnMethod = byId("webauthn-method");
+const webauthnButton = byId("webauthn-button");
+const fobForm = byId("fob-form");
+const fobInput = byId("fob-response");
+const expiry = byId("factor-expiry");
+
+// The codes after which this transaction is over: the person starts again from the password.
+const RESTART_CODES = new Set(["transaction_expired", "too_many_attempts"]);
+
+let transaction = null;
+let stopCountdown = () => {};
+
+function fail(text, field) {
+  say(error, text, "error");
+  if (field) flagField(field);
+}
+
+function goOn(answer) {
+  const next = answer.status === "enroll" ? "/account" : main.dataset.next || "/account";
+  window.location.assign(next);
+}
+
+function showPasswordStep(message) {
+  stopCountdown();
+  transaction = null;
+  factorStep.hidden = true;
+  passwordStep.hidden = false;
+  password.value = "";
+  if (message) fail(message, username.value ? password : username);
+  else username.focus();
+}
+
+function showSecondFactor(answer, name) {
+  transaction = answer;
+  quiet(error);
+  unflagFields(main);
+  byId("factor-username").textContent = name || "your passkey";
+  const methods = new Set(answer.methods);
+  otpForm.hidden = !methods.has("otp");
+  webauthnMethod.hidden = !(methods.has("webauthn") && answer.webauthn);
+  fobForm.hidden = !(methods.has("fob") && answer.fob);
+  if (!fobForm.hidden) byId("fob-challenge").textContent = groupDigits(answer.fob.challenge);
+  for (const input of [otpInput, fobInput]) input.value = "";
+  passwordStep.hidden = true;
+  factorStep.hidden = false;
+  stopCountdown = countdown(
+    answer.expires_in,
+    (left) => {
+      expiry.textContent = `This sign-in expires in ${formatCountdown(left)}.`;
+    },
+    () => showPasswordStep(describeProblem({ name: "ApiError", code: "transaction_expired" })),
+  );
+  const first = [otpInput, webauthnButton, fobInput].find((control) => !control.closest("[hidden]"));
+  (first || byId("factor-title")).focus();
+}
+
+async function answer(fields, field) {
+  try {
+    goOn(await sessionCall("verify", { transaction_id: transaction.transaction_id, ...fields }));
+  } catch (problem) {
+    if (RESTART_CODES.has(problem.code)) {
+      showPasswordStep(describeProblem(problem));
+      return;
+    }
+    fail(describeProblem(problem), field);
+    if (field) field.value = "";
+  }
+}
+
+async function answerWithKey(button) {
+  if (!webauthnAvailable()) {
+    fail("This browser cannot use security keys here. Use another sign-in method or browser.");
+    return;
+  }
+  quiet(error);
+  let credential;
+  try {
+    credential = await getCredential(transaction.webauthn.publicKey);
+  } catch (problem) {
+    fail(describeWebauthnError(problem, "get"));
+    button.focus();
+    return;
+  }
+  await answer({ credential });
+}
+
+passwordForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  quiet(error);
+  unflagFields(passwordForm);
+  if (!username.value.trim()) return fail("Enter your username.", username);
+  if (!password.value) return fail("Enter your password.", password);
+  await whileBusy(passwordForm, async () => {
+    try {
+      const result = await sessionCall("login", { username: username.value.trim(), password: password.value });
+      if (result.status === "second_factor") showSecondFactor(result, username.value.trim());
+      else goOn(result);
+    } catch (problem) {
+      password.value = "";
+      fail(describeProblem(problem), problem.code === "invalid_credentials" ? password : null);
+    }
+  });
+});
+
+otpForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  unflagFields(otpForm);
+  const code = otpInput.value.replace(/\s/g, "");
+  if (!/^[0-9]{6,8}$/.test(code)) return fail("Enter the 6 or 8 digits your app shows.", otpInput);
+  await whileBusy(otpForm, () => answer({ otp: code }, otpInput));
+});
+
+fobForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  unflagFields(fobForm);
+  const response = fobInput.value.replace(/\s/g, "");
+  if (!response) return fail("Enter the response your fob shows.", fobInput);
+  await whileBusy(fobForm, () => answer({ fob_response: response }, fobInput));
+});
+
+webauthnButton.addEventListener("click", () => whileBusy(webauthnButton, () => answerWithKey(webauthnButton)));
+
+passkeyButton.addEventListener("click", () =>
+  whileBusy(passkeyButton, async () => {
+    quiet(error);
+    if (!webauthnAvailable()) return fail("This browser cannot use passkeys here.");
+    let started;
+    try {
+      started = await sessionCall("passkey");
+    } catch (problem) {
+      return fail(describeProblem(problem));
+    }
+    transaction = started;
+    try {
+      const credential = await getCredential(started.webauthn.publicKey);
+      await answer({ credential });
+    } catch (problem) {
+      fail(problem.name === "ApiError" ? describeProblem(problem) : describeWebauthnError(problem, "get"));
+      passkeyButton.focus();
+    }
+  }),
+);
+
+byId("restart").addEventListener("click", () => {
+  quiet(error);
+  showPasswordStep();
+});
+
+// Coming back from a page whose session expired: a still-valid refresh cookie signs in silently.
+if ("tryRefresh" in main.dataset) {
+  if (await refreshSession()) window.location.replace(main.dataset.next || "/account");
+}
+username.focus();

@@ -1,0 +1,65 @@
+// What to tell a person when something fails: the API's stable problem codes, and the browser's
+// WebAuthn errors, in plain words.
+
+const PROBLEMS = {
+  invalid_credentials: "The username or password is not right.",
+  invalid_otp: "That code is not right. Check the code in your app and try again.",
+  replayed_otp: "That code was already used. Wait for the app to show a new code, then enter it.",
+  token_locked:
+    "This sign-in method is locked after too many wrong attempts. Ask an administrator to unlock it.",
+  transaction_expired: "This sign-in took too long. Enter your password again to start over.",
+  too_many_attempts: "Too many wrong answers for this sign-in. Enter your password again to start over.",
+  no_usable_token: "There is no active sign-in method that can answer this. Ask an administrator.",
+  invalid_credential:
+    "This security key was not accepted. Use a key that is registered to your account.",
+  credential_counter_regressed:
+    "This security key looks copied and was disabled to protect your account. Contact an administrator.",
+  invalid_fob_response: "That response is not right. Check the challenge on the fob and try again.",
+  authenticator_not_allowed: "This model of security key is not allowed here.",
+  attestation_untrusted: "This security key could not prove it is a trusted model.",
+  enrollment_expired: "This setup took too long and expired. Start again.",
+  csrf_failed: "This page is out of date. Reload it and try again.",
+  unauthenticated: "Your session ended. Sign in again.",
+  invalid_token: "Your session ended. Sign in again.",
+  forbidden: "You are not allowed to do that.",
+  not_found: "It is not there any more. Reload the page.",
+  internal_error: "Something went wrong on the server. Try again in a moment.",
+};
+
+export function describeProblem(error) {
+  if (error?.name !== "ApiError") {
+    return "The server could not be reached. Check your connection and try again.";
+  }
+  if (error.code === "rate_limited") {
+    const wait = error.retryAfter ? ` Try again in ${error.retryAfter} seconds.` : " Wait a minute and try again.";
+    return `Too many attempts.${wait}`;
+  }
+  if (error.code === "validation_error" || error.code === "conflict" || error.code === "resync_failed") {
+    return error.problem.detail || error.message;
+  }
+  return PROBLEMS[error.code] || error.problem.detail || error.message;
+}
+
+// Ceremonies: "create" (adding a key) or "get" (signing in).
+export function describeWebauthnError(error, ceremony) {
+  switch (error?.name) {
+    case "NotAllowedError":
+      return ceremony === "create"
+        ? "The security key did not answer, or the request was cancelled. Try again."
+        : "No security key answered, or the request was cancelled. If this key is not registered to your account, use another sign-in method.";
+    case "InvalidStateError":
+      return "This security key is already registered to your account.";
+    case "SecurityError":
+      return "Security keys cannot be used from this address. Open Tokenward at its official address.";
+    case "NotSupportedError":
+      return "This browser or key does not support what is needed. Try another key or browser.";
+    case "AbortError":
+      return "The security key request was cancelled.";
+    default:
+      return "The security key could not be used. Try again.";
+  }
+}
+
+export function isDomException(error) {
+  return error instanceof DOMException;
+}
