@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any, TypeVar
 
 from flask import current_app, g, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.errors import MalformedRequest, ValidationFailed
 from server.services.audit import Actor
@@ -36,14 +38,29 @@ def actor(name: str = "anonymous") -> Actor:
     )
 
 
+def _read_body() -> bytes:
+    """The raw body, at most MAX_CONTENT_LENGTH bytes. Werkzeug enforces the limit on a Content-Length; a
+    chunked body (no length) it silently cuts at the limit, so that one is counted here and refused whole."""
+    limit: int = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        raw: bytes = request.environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise RequestEntityTooLarge()
+        return raw
+    return request.get_data(cache=True)
+
+
 def json_body() -> dict[str, Any]:
     """The body as a JSON object, whatever the Content-Type; an empty body is `{}`."""
     if "json_body" not in g:
-        raw = request.get_data(cache=True)
+        raw = _read_body()
         if not raw.strip():
             g.json_body = {}
         else:
-            data = request.get_json(force=True, silent=True)
+            try:
+                data = json.loads(raw)
+            except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
+                data = None
             if not isinstance(data, dict):
                 raise MalformedRequest()
             g.json_body = data

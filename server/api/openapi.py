@@ -60,6 +60,11 @@ def _responses(op: Operation) -> dict[str, Any]:
                 else {"schema": {}}
             }
         responses[str(status)] = {"description": description, **({"content": content} if content else {})}
+    problem = {"application/problem+json": {"schema": {"$ref": REF_TEMPLATE.format(model="Problem")}}}
+    if op.access != "public":
+        responses.setdefault("401", {"description": "No valid access token", "content": problem})
+    if op.access == "admin":
+        responses.setdefault("403", {"description": "Not an administrator", "content": problem})
     responses.setdefault(
         "422" if op.body or op.query else "400",
         {

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.errors import InvalidCredentials, TokenLocked, TokenwardError
+from server.errors import InvalidCredentials, NoUsableToken, TokenLocked, TokenwardError
 from server.models import LoginTransaction, Token, User
 from server.services import otp, webauthn
 from server.services.audit import Actor, record_event
@@ -29,7 +29,10 @@ FACTORS: tuple[Factor, ...] = (otp.FACTOR, webauthn.FACTOR)
 
 
 def factor_for_answer(field: str) -> Factor:
-    return next(factor for factor in FACTORS if factor.answer_field == field)
+    for factor in FACTORS:
+        if factor.answer_field == field:
+            return factor
+    raise NoUsableToken()
 
 
 @dataclass(frozen=True)
