@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import InvalidCredentials, NoUsableToken, TokenLocked, TokenwardError
 from server.models import LoginTransaction, Token, User
-from server.services import otp, webauthn
+from server.services import fob, otp, webauthn
 from server.services.audit import Actor, record_event
 from server.services.factors import Accepted, Factor
 from server.services.lockout import is_locked, record_failures
@@ -25,7 +25,7 @@ from server.services.tokens import active_tokens
 from server.services.transactions import begin_transaction, claim_attempt, consume_transaction
 from server.services.users import USERNAME_PATTERN, authenticate_password, find_user
 
-FACTORS: tuple[Factor, ...] = (otp.FACTOR, webauthn.FACTOR)
+FACTORS: tuple[Factor, ...] = (otp.FACTOR, fob.FACTOR, webauthn.FACTOR)
 
 
 def factor_for_answer(field: str) -> Factor:
