@@ -139,7 +139,9 @@ class AuthenticatorState:
 
 
 def read_state(path: Path) -> AuthenticatorState:
-    """The state in `path`; a fresh authenticator's when the file does not exist yet."""
+    """The state in `path`; a fresh authenticator's when the file does not exist yet (its directory must)."""
+    if not path.parent.is_dir():
+        raise SoftAuthenticatorStateError(f"cannot keep a state file in {path.parent}: no such directory")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -155,7 +157,13 @@ def read_state(path: Path) -> AuthenticatorState:
 
 def write_state(path: Path, state: AuthenticatorState) -> None:
     """Replace `path` atomically, mode 0600: a crash leaves the old state or the new, never half of one."""
-    data = json.dumps(state.to_json(), indent=1).encode("utf-8")
+    try:
+        _replace(path, json.dumps(state.to_json(), indent=1).encode("utf-8"))
+    except OSError as err:
+        raise SoftAuthenticatorStateError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def _replace(path: Path, data: bytes) -> None:
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(fd, "wb") as file:

@@ -160,6 +160,7 @@ class CredentialCommands:
             discoverable=discoverable,
             sequence=self._state.next_sequence(),
         )
+        before = list(self._state.credentials)
         if discoverable:
             replaced = {
                 c.credential_id
@@ -170,7 +171,11 @@ class CredentialCommands:
                 c for c in self._state.credentials if c.credential_id not in replaced
             ]
         self._state.credentials.append(credential)
-        self._save()
+        try:
+            self._save()
+        except BaseException:  # nothing stored: the key holds what its state file holds
+            self._state.credentials[:] = before
+            raise
         return credential
 
     def _assertion(
