@@ -1,0 +1,232 @@
+"""A real `tokenward serve` process on a free loopback port, and accounts made in it over HTTP.
+
+Used by the end-to-end tests and the benchmarks. The server gets a fresh environment (no `TOKENWARD_*`
+variable of the caller leaks in), picks its own port (`--port 0`, read back from gunicorn's log), is awaited
+by polling `/healthz` with a deadline, and is stopped with SIGTERM, then SIGKILL to its process group if it
+does not exit in time. Its output goes to a log file whose tail failure messages quote.
+
+Accounts: `add_user` runs the console (`tokenward user add NAME --password-stdin`); `enroll_token` signs in
+with the password (an enroll-only session), enrolls a TOTP/HOTP token and activates it, all over HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyotp
+import requests
+
+TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
+PASSWORD = "correct horse battery"
+STARTUP_SECONDS = 30.0
+STOP_SECONDS = 10.0
+HTTP_TIMEOUT_SECONDS = 10.0
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+
+def server_env(
+    *, instance_dir: Path, database_url: str, encryption_key: str, **settings: str
+) -> dict[str, str]:
+    """The environment of a server (or console) process: the caller's, minus its `TOKENWARD_*` variables,
+    plus the given ones; `settings` are named like `Settings` fields (`rate_limits="off"`)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TOKENWARD_")}
+    env.update(
+        TOKENWARD_INSTANCE_DIR=str(instance_dir),
+        TOKENWARD_DATABASE_URL=database_url,
+        TOKENWARD_ENCRYPTION_KEY=encryption_key,
+    )
+    env.update({f"TOKENWARD_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+class ServeProcess:
+    """A running `tokenward serve`; a context manager that stops it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process, self.log_path = process, log_path
+        self.base_url = ""
+
+    @classmethod
+    def start(
+        cls,
+        env: dict[str, str],
+        *,
+        log_path: Path,
+        workers: int = 2,
+        startup_seconds: float = STARTUP_SECONDS,
+        cwd: Path | None = None,
+    ) -> ServeProcess:
+        """Starts the server and returns once `/healthz` answers 200; stops it and raises on failure."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [TOKENWARD, "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)],
+                env=env,
+                cwd=cwd or log_path.parent,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so a stuck worker can be killed with it
+            )
+        server = cls(process, log_path)
+        try:
+            server._await_health(time.monotonic() + startup_seconds)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _await_health(self, deadline: float) -> None:
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tokenward serve exited with {self.process.returncode}\n{self.log()}")
+            if not self.base_url and (listening := _LISTENING.search(self.log())):
+                self.base_url = f"http://127.0.0.1:{listening.group(1)}"
+            if self.base_url and self._healthy():
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tokenward serve not healthy in time\n{self.log()}")
+            time.sleep(0.05)  # polling interval, not a wait for readiness
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(self.url("/healthz"), timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log(self, tail_chars: int = 6000) -> str:
+        """The server's output so far (the end of it), for failure messages."""
+        try:
+            return self.log_path.read_text(errors="replace")[-tail_chars:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """SIGTERM (gunicorn shuts down gracefully), then SIGKILL to the whole process group."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:  # the master and any worker it left behind
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout)
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def add_user(env: dict[str, str], username: str, *, password: str = PASSWORD, admin: bool = False) -> None:
+    """`tokenward user add NAME --password-stdin` on the server's database."""
+    result = subprocess.run(
+        [TOKENWARD, "user", "add", username, "--password-stdin", *(["--admin"] if admin else [])],
+        env=env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"tokenward user add {username} failed: {result.stderr.strip()}")
+
+
+@dataclass
+class OtpToken:
+    """What a phone app holds after enrollment, and what it has used up."""
+
+    token_id: str
+    secret: str  # base32, as the server showed it
+    type: str
+    algorithm: str = "SHA1"
+    digits: int = 6
+    period: int = 30
+    next_counter: int = 0  # HOTP: the counter of the next code to show
+    activated_step: int | None = None  # TOTP: the time step whose code activated the token
+
+    def at(self, value: int) -> str:
+        """The code for HOTP counter / TOTP time step `value`."""
+        digest = getattr(hashlib, self.algorithm.lower())
+        return pyotp.HOTP(self.secret, digits=self.digits, digest=digest).at(value)
+
+    def next_hotp(self) -> str:
+        code = self.at(self.next_counter)
+        self.next_counter += 1
+        return code
+
+    def step(self, at: float) -> int:
+        return int(at) // self.period
+
+
+def _post(http: requests.Session, url: str, body: dict[str, Any], *, expected: int, **options: Any) -> Any:
+    response = http.post(url, json=body, timeout=HTTP_TIMEOUT_SECONDS, **options)
+    if response.status_code != expected:
+        raise AssertionError(f"POST {url}: {response.status_code} {response.text}")
+    return response.json()
+
+
+def bearer(session: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session['access_token']}"}
+
+
+def enroll_token(
+    http: requests.Session,
+    base_url: str,
+    username: str,
+    *,
+    password: str = PASSWORD,
+    kind: str = "hotp",
+    **options: Any,
+) -> OtpToken:
+    """Signs in with the password (a user without tokens gets an enroll-only session), enrolls a token and
+    activates it with its first code: HOTP counter 0, or the TOTP code of the current time step."""
+    session = _post(
+        http, f"{base_url}/api/v1/login", {"username": username, "password": password}, expected=200
+    )
+    if session.get("status") != "enroll":
+        raise AssertionError(f"{username} already has a token: {session}")
+    created = _post(
+        http,
+        f"{base_url}/api/v1/tokens",
+        {"type": kind, **options},
+        expected=201,
+        headers=bearer(session),
+    )
+    token = OtpToken(
+        created["id"],
+        created["secret"],
+        kind,
+        options.get("algorithm", "SHA1"),
+        options.get("digits", 6),
+        options.get("period", 30),
+    )
+    if kind == "hotp":
+        code = token.next_hotp()
+    else:
+        token.activated_step = token.step(time.time())
+        code = token.at(token.activated_step)
+    _post(
+        http,
+        f"{base_url}/api/v1/tokens/{token.token_id}/activate",
+        {"otp": code},
+        expected=200,
+        headers=bearer(session),
+    )
+    return token

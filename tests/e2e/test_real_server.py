@@ -1,0 +1,191 @@
+"""Real `tokenward serve` processes over HTTP: a resource server verifies their JWTs with nothing but the
+JWKS, and a code sent at once to two processes sharing one database is accepted exactly once.
+
+These run on the real clock (the servers are separate processes). TOTP codes are chosen so that a step
+boundary cannot matter: the token is activated with the code of the current step S, and the code under test
+is the one of step S+1, which the default window of ±1 step accepts from step S to step S+2, i.e. for at
+least 60 s after activation.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+
+from tests.e2e.serve_process import PASSWORD, ServeProcess, add_user, bearer, enroll_token, server_env
+
+pytestmark = pytest.mark.slow
+
+PUBLIC_URL = "https://auth.tokenward.test"  # the JWT issuer; deliberately not the address the test calls
+AUDIENCE = "billing-api"
+PARALLEL_SUBMISSIONS = 24  # half to each process
+Nodes = tuple[ServeProcess, ServeProcess, dict[str, str]]  # two servers, and the environment of a console
+
+
+def _username(prefix: str) -> str:
+    """Unique, so that rows left by other tests on a shared PostgreSQL schema cannot collide."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def test_a_resource_server_verifies_the_jwt_with_the_jwks_alone(tmp_path: Path, database_url: str) -> None:
+    env = server_env(
+        instance_dir=tmp_path / "instance",
+        database_url=database_url,
+        encryption_key=secrets.token_hex(32),
+        public_url=PUBLIC_URL,
+        jwt_audience=AUDIENCE,
+        rate_limits="off",
+    )
+    username = _username("alice")
+    add_user(env, username)
+    with ServeProcess.start(env, log_path=tmp_path / "serve.log") as server, requests.Session() as http:
+        phone = enroll_token(http, server.base_url, username, kind="totp")
+        assert phone.activated_step is not None
+        challenge = http.post(
+            server.url("/api/v1/login"), json={"username": username, "password": PASSWORD}
+        ).json()
+        assert challenge["status"] == "second_factor", challenge
+        verified = http.post(
+            server.url("/api/v1/verify"),
+            json={"transaction_id": challenge["transaction_id"], "otp": phone.at(phone.activated_step + 1)},
+        )
+        assert verified.status_code == 200, (verified.text, server.log())
+        access_token = verified.json()["access_token"]
+        me = http.get(server.url("/api/v1/me"), headers=bearer(verified.json())).json()
+
+        # The resource server's side: PyJWT, the JWKS over HTTP, nothing of Tokenward's code or keys.
+        jwks = jwt.PyJWKClient(server.url("/.well-known/jwks.json"), cache_keys=False)
+        signing_key = jwks.get_signing_key_from_jwt(access_token)
+        claims = jwt.decode(
+            access_token,
+            signing_key.key,
+            algorithms=["ES256"],
+            audience=AUDIENCE,
+            issuer=PUBLIC_URL,
+            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+        )
+        published = requests.get(server.url("/.well-known/jwks.json"), timeout=10).json()["keys"]
+
+    assert jwt.get_unverified_header(access_token)["kid"] in {key["kid"] for key in published}
+    assert signing_key.key_id == jwt.get_unverified_header(access_token)["kid"]
+    assert claims["preferred_username"] == username
+    assert claims["sub"] == me["id"]
+    assert claims["amr"] == ["otp", "pwd", "mfa"]
+    assert claims["scope"] == "session"
+    assert claims["exp"] - claims["iat"] == 600
+
+    assert jwt.get_unverified_header(access_token)["alg"] == "ES256"
+
+    # The same checks refuse a token for another audience, and one whose claims were edited.
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(
+            access_token, signing_key.key, algorithms=["ES256"], audience="other-api", issuer=PUBLIC_URL
+        )
+    header, _payload, signature = access_token.split(".")
+    edited = jwt.encode({**claims, "scope": "admin"}, "k" * 32, algorithm="HS256").split(".")[1]
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(
+            f"{header}.{edited}.{signature}",
+            signing_key.key,
+            algorithms=["ES256"],
+            audience=AUDIENCE,
+            issuer=PUBLIC_URL,
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
+    """One database for two server processes: a new SQLite file (the servers migrate it), or the run's
+    PostgreSQL schema with empty tables when TOKENWARD_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    if postgres_url is None:
+        pytest.skip("TOKENWARD_TEST_DATABASE_URL is not set")
+    return str(request.getfixturevalue("database_url"))
+
+
+@pytest.fixture
+def two_servers(
+    tmp_path: Path, shared_database: str
+) -> Iterator[tuple[ServeProcess, ServeProcess, dict[str, str]]]:
+    """Two `tokenward serve` processes (two workers each) on one database with one encryption key, each
+    with an instance directory of its own, as two nodes would be."""
+    key = secrets.token_hex(32)
+    envs = [
+        server_env(
+            instance_dir=tmp_path / f"node-{name}",
+            database_url=shared_database,
+            encryption_key=key,
+            rate_limits="off",
+            # Every losing submission counts as a failure; the default lockout (10) would turn the later
+            # ones into 403 token_locked, which is not what this test is about.
+            lockout_threshold="1000",
+        )
+        for name in ("a", "b")
+    ]
+    # One after the other: the first one migrates the database and creates the signing key.
+    with (
+        ServeProcess.start(envs[0], log_path=tmp_path / "node-a.log") as first,
+        ServeProcess.start(envs[1], log_path=tmp_path / "node-b.log") as second,
+    ):
+        yield first, second, envs[0]
+
+
+def _race(servers: tuple[ServeProcess, ServeProcess], username: str, code: str) -> list[tuple[int, str]]:
+    """Sends `{username, otp}` PARALLEL_SUBMISSIONS times at once, alternating between the servers;
+    returns (status, problem code or "session") of each answer."""
+    start = threading.Barrier(PARALLEL_SUBMISSIONS)
+
+    def submit(index: int) -> tuple[int, str]:
+        url = servers[index % 2].url("/api/v1/verify")
+        with requests.Session() as http:
+            http.get(url.replace("/api/v1/verify", "/healthz"), timeout=10)  # connected before the barrier
+            start.wait(timeout=30)
+            response = http.post(url, json={"username": username, "otp": code}, timeout=30)
+        body = response.json()
+        return response.status_code, "session" if "access_token" in body else body.get("code", "")
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_SUBMISSIONS) as pool:
+        return list(pool.map(submit, range(PARALLEL_SUBMISSIONS)))
+
+
+def _assert_accepted_once(answers: list[tuple[int, str]], servers: tuple[ServeProcess, ...]) -> None:
+    tally = Counter(answers)
+    logs = "\n".join(server.log() for server in servers)
+    assert tally[(200, "session")] == 1, (tally, logs)
+    refused = {answer for answer in tally if answer != (200, "session")}
+    assert refused <= {(401, "replayed_otp"), (401, "invalid_otp")}, (tally, logs)
+
+
+def test_a_code_is_accepted_once_by_two_processes_sharing_the_database(
+    two_servers: Nodes,
+) -> None:
+    first, second, env = two_servers
+    hotp_user, totp_user = _username("hotp"), _username("totp")
+    add_user(env, hotp_user)
+    add_user(env, totp_user)
+    with requests.Session() as http:
+        hotp = enroll_token(http, first.base_url, hotp_user, kind="hotp")
+        totp = enroll_token(http, second.base_url, totp_user, kind="totp", algorithm="SHA256")
+    assert totp.activated_step is not None
+
+    _assert_accepted_once(_race((first, second), hotp_user, hotp.next_hotp()), (first, second))
+    _assert_accepted_once(
+        _race((first, second), totp_user, totp.at(totp.activated_step + 1)), (first, second)
+    )
+
+    for server in (first, second):  # both processes really took their half
+        assert server.log().count('"POST /api/v1/verify') >= PARALLEL_SUBMISSIONS, server.log()
+    # The HOTP counter moved on by exactly one: the following code is still good (and the token not locked).
+    follow_up = requests.post(
+        second.url("/api/v1/verify"), json={"username": hotp_user, "otp": hotp.next_hotp()}, timeout=10
+    )
+    assert follow_up.status_code == 200, follow_up.text
