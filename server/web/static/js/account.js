@@ -1,7 +1,19 @@
 // The account page: the user's sign-in methods, adding an authenticator app or a security key, removing.
 import "./topbar.js";
 import { api, signOut } from "./api.js";
-import { badge, byId, cell, flagField, h, quiet, say, unflagFields, whileBusy, wireDialogs } from "./elements.js";
+import {
+  badge,
+  byId,
+  cell,
+  enableControls,
+  flagField,
+  h,
+  quiet,
+  say,
+  unflagFields,
+  whileBusy,
+  wireDialogs,
+} from "./elements.js";
 import { countdown, formatCountdown, formatTime, groupSecret, tokenKind, tokenName } from "./format.js";
 import { describeProblem, describeWebauthnError } from "./messages.js";
 import { createCredential, webauthnAvailable } from "./webauthn.js";
@@ -226,6 +238,7 @@ confirmForm.addEventListener("submit", confirmApp);
 setup.querySelector("[data-cancel-setup]").addEventListener("click", cancelApp);
 document.getElementById("sign-in-again")?.addEventListener("click", signOut);
 wireDialogs();
+enableControls();
 
 try {
   await loadTokens();

@@ -1,7 +1,7 @@
 // Administration: the audit log, newest first, filtered by actor, action, result and target.
 import "./topbar.js";
 import { api } from "./api.js";
-import { badge, byId, cell, h, quiet, say } from "./elements.js";
+import { badge, byId, cell, enableControls, h, quiet, say } from "./elements.js";
 import { formatTime } from "./format.js";
 import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
 import { describeProblem } from "./messages.js";
@@ -48,4 +48,5 @@ filters.addEventListener("submit", (event) => {
 // The form's reset event fires before the fields are cleared; read them on the next turn.
 filters.addEventListener("reset", () => window.setTimeout(() => reload(0)));
 
+enableControls();
 reload(offset);

@@ -1,7 +1,19 @@
 // Administration: any user's tokens — disable/enable, unlock, resync from two codes, assign imported ones.
 import "./topbar.js";
 import { api } from "./api.js";
-import { badge, byId, cell, flagField, h, quiet, say, unflagFields, whileBusy, wireDialogs } from "./elements.js";
+import {
+  badge,
+  byId,
+  cell,
+  enableControls,
+  flagField,
+  h,
+  quiet,
+  say,
+  unflagFields,
+  whileBusy,
+  wireDialogs,
+} from "./elements.js";
 import { formatTime, tokenKind, tokenName } from "./format.js";
 import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
 import { describeProblem } from "./messages.js";
@@ -159,6 +171,7 @@ filters.addEventListener("reset", () => {
   window.setTimeout(() => load(0).catch((problem) => say(status, describeProblem(problem), "error")));
 });
 wireDialogs();
+enableControls();
 
 try {
   await load();

@@ -1,7 +1,7 @@
 // Administration: users — create, disable and enable, and a way to their tokens.
 import "./topbar.js";
 import { api } from "./api.js";
-import { badge, byId, cell, flagField, h, quiet, say, unflagFields, whileBusy } from "./elements.js";
+import { badge, byId, cell, enableControls, flagField, h, quiet, say, unflagFields, whileBusy } from "./elements.js";
 import { formatTime } from "./format.js";
 import { PAGE_SIZE, emptyRow, renderPager } from "./listing.js";
 import { describeProblem } from "./messages.js";
@@ -87,6 +87,7 @@ form.addEventListener("submit", async (event) => {
   form.elements.username.focus();
 });
 
+enableControls();
 try {
   await load(0);
 } catch (problem) {

@@ -62,6 +62,15 @@ export async function whileBusy(target, work) {
   }
 }
 
+// The page's controls are disabled in the HTML until its script has wired them ([data-needs-script]): a
+// click before then would do nothing, and a password form would submit itself into the address bar.
+export function enableControls(root = document) {
+  for (const control of root.querySelectorAll("[data-needs-script]")) {
+    control.removeAttribute("data-needs-script");
+    control.disabled = false;
+  }
+}
+
 // A table cell that carries its column's name for the stacked phone layout.
 export function cell(label, ...content) {
   return h("td", { "data-label": label }, ...content);

@@ -1,6 +1,6 @@
 // Sign-in: password, then the second factor the account has (code, security key, fob) — or a passkey.
 import { refreshSession, sessionCall } from "./api.js";
-import { byId, flagField, quiet, say, unflagFields, whileBusy } from "./elements.js";
+import { byId, enableControls, flagField, quiet, say, unflagFields, whileBusy } from "./elements.js";
 import { countdown, formatCountdown, groupDigits } from "./format.js";
 import { describeProblem, describeWebauthnError } from "./messages.js";
 import { getCredential, webauthnAvailable } from "./webauthn.js";
@@ -84,7 +84,7 @@ async function answer(fields, field) {
   }
 }
 
-async function answerWithKey(button) {
+async function answerWithKey() {
   if (!webauthnAvailable()) {
     fail("This browser cannot use security keys here. Use another sign-in method or browser.");
     return;
@@ -95,7 +95,6 @@ async function answerWithKey(button) {
     credential = await getCredential(transaction.webauthn.publicKey);
   } catch (problem) {
     fail(describeWebauthnError(problem, "get"));
-    button.focus();
     return;
   }
   await answer({ credential });
@@ -135,33 +134,43 @@ fobForm.addEventListener("submit", async (event) => {
   await whileBusy(fobForm, () => answer({ fob_response: response }, fobInput));
 });
 
-webauthnButton.addEventListener("click", () => whileBusy(webauthnButton, () => answerWithKey(webauthnButton)));
+async function signInWithPasskey() {
+  quiet(error);
+  if (!webauthnAvailable()) return fail("This browser cannot use passkeys here.");
+  let started;
+  try {
+    started = await sessionCall("passkey");
+  } catch (problem) {
+    return fail(describeProblem(problem));
+  }
+  transaction = started;
+  let credential;
+  try {
+    credential = await getCredential(started.webauthn.publicKey);
+  } catch (problem) {
+    return fail(describeWebauthnError(problem, "passkey"));
+  }
+  await answer({ credential });
+}
 
-passkeyButton.addEventListener("click", () =>
-  whileBusy(passkeyButton, async () => {
-    quiet(error);
-    if (!webauthnAvailable()) return fail("This browser cannot use passkeys here.");
-    let started;
-    try {
-      started = await sessionCall("passkey");
-    } catch (problem) {
-      return fail(describeProblem(problem));
-    }
-    transaction = started;
-    try {
-      const credential = await getCredential(started.webauthn.publicKey);
-      await answer({ credential });
-    } catch (problem) {
-      fail(problem.name === "ApiError" ? describeProblem(problem) : describeWebauthnError(problem, "get"));
-      passkeyButton.focus();
-    }
-  }),
-);
+// A button that was disabled while its request ran takes the focus back afterwards (unless the page moved
+// it elsewhere, e.g. to the password field when the sign-in starts over).
+async function fromButton(button, work) {
+  await whileBusy(button, work);
+  if (!button.closest("[hidden]") && (document.activeElement === document.body || document.activeElement === button)) {
+    button.focus();
+  }
+}
+
+webauthnButton.addEventListener("click", () => fromButton(webauthnButton, answerWithKey));
+passkeyButton.addEventListener("click", () => fromButton(passkeyButton, signInWithPasskey));
 
 byId("restart").addEventListener("click", () => {
   quiet(error);
   showPasswordStep();
 });
+
+enableControls();
 
 // Coming back from a page whose session expired: a still-valid refresh cookie signs in silently.
 if ("tryRefresh" in main.dataset) {

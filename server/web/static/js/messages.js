@@ -40,13 +40,21 @@ export function describeProblem(error) {
   return PROBLEMS[error.code] || error.problem.detail || error.message;
 }
 
-// Ceremonies: "create" (adding a key) or "get" (signing in).
+const NOT_ALLOWED = {
+  create: "The security key did not answer, or the request was cancelled. Try again.",
+  get:
+    "No security key answered, or the request was cancelled. If this key is not registered to your account, " +
+    "use another sign-in method.",
+  passkey:
+    "No passkey for this site answered, or the request was cancelled. " +
+    "Sign in with your username and password instead.",
+};
+
+// Ceremonies: "create" (adding a key), "get" (a key as second factor) or "passkey" (usernameless sign-in).
 export function describeWebauthnError(error, ceremony) {
   switch (error?.name) {
     case "NotAllowedError":
-      return ceremony === "create"
-        ? "The security key did not answer, or the request was cancelled. Try again."
-        : "No security key answered, or the request was cancelled. If this key is not registered to your account, use another sign-in method.";
+      return NOT_ALLOWED[ceremony];
     case "InvalidStateError":
       return "This security key is already registered to your account.";
     case "SecurityError":
@@ -58,8 +66,4 @@ export function describeWebauthnError(error, ceremony) {
     default:
       return "The security key could not be used. Try again.";
   }
-}
-
-export function isDomException(error) {
-  return error instanceof DOMException;
 }

@@ -2,8 +2,12 @@
 import { signOut } from "./api.js";
 
 const button = document.getElementById("sign-out");
-button?.addEventListener("click", async () => {
-  button.disabled = true;
-  button.textContent = "Signing out…";
-  await signOut();
-});
+if (button) {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = "Signing out…";
+    await signOut();
+  });
+  button.removeAttribute("data-needs-script");
+  button.disabled = false;
+}
