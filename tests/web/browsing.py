@@ -21,6 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 # Chromium's console lines about our own headers and policies; anything here is a mistake of ours.
 POLICY_WORDS = ("Content Security Policy", "Content-Security-Policy", "Permissions-Policy", "Refused to")
 
@@ -85,6 +86,21 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
     return path
+
+
+def assert_fits(page: Page) -> None:
+    """Nothing on the page is wider than the screen (a phone would scroll sideways)."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{page.url} is {overflow}px wider than the screen"
+
+
+def shoot_both(page: Page, name: str) -> None:
+    """The page as it is now at phone and desktop width (`<name>-phone.png`, `<name>-desktop.png`); the
+    page is left at desktop width."""
+    for viewport, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        assert_fits(page)
+        screenshot(page, f"{name}-{viewport}")
 
 
 def sign_in_with_password(page: Page, username: str, password: str = PASSWORD) -> None:

@@ -25,7 +25,7 @@ from server.clock import FrozenClock
 from server.config import Settings
 from server.db import db
 from tests.accounts import Accounts
-from tests.web.browsing import CHROMIUM, LiveServer, PageWatch
+from tests.web.browsing import CHROMIUM, DESKTOP, LiveServer, PageWatch
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -36,7 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 800}
 
 # Reported to the test through a binding; the listener is injected by the browser (CDP), not by our pages.
 CSP_LISTENER = """
