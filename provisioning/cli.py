@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from provisioning.fob import fob_group
 from provisioning.keys import keys_group
 from provisioning.serve import serve
 from provisioning.tokens import token_group
@@ -23,3 +24,4 @@ main.add_command(serve)
 main.add_command(user_group)
 main.add_command(keys_group)
 main.add_command(token_group)
+main.add_command(fob_group)

@@ -201,8 +201,12 @@ def fob_token_by_serial(session: Session, *, serial: str) -> Token | None:
 
 def require_serial_free(session: Session, *, serial: str) -> None:
     """Refuses a serial that a token already has (checked before a fob is written, and again on insert)."""
-    if fob_token_by_serial(session, serial=serial) is not None:
-        raise Conflict(f"serial {serial} already has a token; delete that token before provisioning again")
+    token = fob_token_by_serial(session, serial=serial)
+    if token is not None:
+        raise Conflict(
+            f"serial {serial} already has token {token.id}; delete it "
+            f"(DELETE /api/v1/admin/tokens/{token.id}) before provisioning this fob again"
+        )
 
 
 def store_fob_token(
