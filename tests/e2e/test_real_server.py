@@ -113,9 +113,7 @@ def shared_database(request: pytest.FixtureRequest, tmp_path: Path, postgres_url
 
 
 @pytest.fixture
-def two_servers(
-    tmp_path: Path, shared_database: str
-) -> Iterator[tuple[ServeProcess, ServeProcess, dict[str, str]]]:
+def two_servers(tmp_path: Path, shared_database: str) -> Iterator[Nodes]:
     """Two `tokenward serve` processes (two workers each) on one database with one encryption key, each
     with an instance directory of its own, as two nodes would be."""
     key = secrets.token_hex(32)
@@ -165,24 +163,21 @@ def _assert_accepted_once(answers: list[tuple[int, str]], servers: tuple[ServePr
     assert refused <= {(401, "replayed_otp"), (401, "invalid_otp")}, (tally, logs)
 
 
-def test_a_code_is_accepted_once_by_two_processes_sharing_the_database(
-    two_servers: Nodes,
-) -> None:
+def test_a_code_is_accepted_once_by_two_processes_sharing_the_database(two_servers: Nodes) -> None:
     first, second, env = two_servers
+    servers = (first, second)
     hotp_user, totp_user = _username("hotp"), _username("totp")
-    add_user(env, hotp_user)
-    add_user(env, totp_user)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two console processes at once
+        list(pool.map(lambda name: add_user(env, name), (hotp_user, totp_user)))
     with requests.Session() as http:
         hotp = enroll_token(http, first.base_url, hotp_user, kind="hotp")
         totp = enroll_token(http, second.base_url, totp_user, kind="totp", algorithm="SHA256")
     assert totp.activated_step is not None
 
-    _assert_accepted_once(_race((first, second), hotp_user, hotp.next_hotp()), (first, second))
-    _assert_accepted_once(
-        _race((first, second), totp_user, totp.at(totp.activated_step + 1)), (first, second)
-    )
+    _assert_accepted_once(_race(servers, hotp_user, hotp.next_hotp()), servers)
+    _assert_accepted_once(_race(servers, totp_user, totp.at(totp.activated_step + 1)), servers)
 
-    for server in (first, second):  # both processes really took their half
+    for server in servers:  # both processes really took their half
         assert server.log().count('"POST /api/v1/verify') >= PARALLEL_SUBMISSIONS, server.log()
     # The HOTP counter moved on by exactly one: the following code is still good (and the token not locked).
     follow_up = requests.post(
