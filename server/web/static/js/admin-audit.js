@@ -32,7 +32,7 @@ async function load(newOffset = offset) {
   remember(params, offset);
   const page = await api(`/api/v1/admin/audit?${apiQuery(params, offset)}`);
   tbody.replaceChildren(...(page.events.length ? page.events.map(eventRow) : [emptyRow(7, "No events match.")]));
-  byId("audit-count").textContent = `${page.total} events`;
+  byId("audit-count").textContent = page.total === 1 ? "1 event" : `${page.total} events`;
   renderPager(pager, { offset, shown: page.events.length, total: page.total, noun: "events", go: load });
 }
 

@@ -77,7 +77,10 @@ form.addEventListener("submit", async (event) => {
     try {
       await api("/api/v1/admin/users", { method: "POST", json: body });
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      if (problem.code === "conflict") {
+        say(status, `There is already a user named ${username}. Choose another name.`, "error");
+        flagField(form.elements.username);
+      } else say(status, describeProblem(problem), "error");
       return;
     }
     form.reset();

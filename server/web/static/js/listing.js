@@ -59,7 +59,10 @@ export function renderPager(nav, { offset, shown, total, noun, go }) {
     disabled: last >= total,
     onclick: () => go(offset + PAGE_SIZE),
   });
-  const summary = total === 0 ? `No ${noun}` : `${first}–${last} of ${total} ${noun}`;
+  const counted = total === 1 ? noun.replace(/s$/, "") : noun;
+  let summary = `${first}–${last} of ${total} ${counted}`;
+  if (total === 0) summary = `No ${noun}`;
+  else if (first === last) summary = `${first} of ${total} ${counted}`;
   nav.replaceChildren(h("p", { class: "pager-summary", text: summary }), h("div", { class: "pager-buttons" }, previous, next));
 }
 
