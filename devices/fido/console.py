@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from fido2.client import (
+    ClientDataCollector,
     ClientError,
     DefaultClientDataCollector,
     Fido2Client,
@@ -85,11 +86,17 @@ class ConsoleInteraction(UserInteraction):
 
 
 def register(
-    device: CtapDevice, origin: str, options: Mapping[str, Any], *, interaction: UserInteraction | None = None
+    device: CtapDevice,
+    origin: str,
+    options: Mapping[str, Any],
+    *,
+    interaction: UserInteraction | None = None,
+    client_data: ClientDataCollector | None = None,
 ) -> dict[str, Any]:
-    """navigator.credentials.create() on `device`: the RegistrationResponse JSON (WebAuthn L3 toJSON)."""
+    """navigator.credentials.create() on `device`: the RegistrationResponse JSON (WebAuthn L3 toJSON).
+    `client_data` replaces the browser's own collector (which reports `origin` and checks the RP ID)."""
     creation = _parse(PublicKeyCredentialCreationOptions, options)
-    client = _client(device, origin, interaction)
+    client = _client(device, client_data or DefaultClientDataCollector(origin), interaction)
     selection = creation.authenticator_selection or AuthenticatorSelectionCriteria()
     if _skip_preferred_uv(client.info, selection.user_verification):
         discouraged = dataclasses.replace(
@@ -108,12 +115,13 @@ def authenticate(
     *,
     interaction: UserInteraction | None = None,
     select: AccountChoice | None = None,
+    client_data: ClientDataCollector | None = None,
 ) -> dict[str, Any]:
     """navigator.credentials.get() on `device`: the AuthenticationResponse JSON. When the key offers several
     accounts (a usernameless request), `select` picks one by index; the default takes the first, which the
     key lists most recently created first."""
     request = _parse(PublicKeyCredentialRequestOptions, options)
-    client = _client(device, origin, interaction)
+    client = _client(device, client_data or DefaultClientDataCollector(origin), interaction)
     if _skip_preferred_uv(client.info, request.user_verification):
         request = dataclasses.replace(request, user_verification=UserVerificationRequirement.DISCOURAGED)
     with _ceremony():
@@ -135,11 +143,13 @@ def _parse(kind: type[Options], options: Mapping[str, Any]) -> Options:
         raise CeremonyFailed("the server's WebAuthn options are malformed") from err
 
 
-def _client(device: CtapDevice, origin: str, interaction: UserInteraction | None) -> Fido2Client:
+def _client(
+    device: CtapDevice, client_data: ClientDataCollector, interaction: UserInteraction | None
+) -> Fido2Client:
     try:
         return Fido2Client(
             device,
-            client_data_collector=DefaultClientDataCollector(origin),
+            client_data_collector=client_data,
             user_interaction=interaction if interaction is not None else UserInteraction(),
         )
     except (OSError, ConnectionFailure) as err:

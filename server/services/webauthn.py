@@ -266,12 +266,17 @@ class WebauthnFactor:
 
 def _advance_counter(session: Session, rt: Runtime, *, token: Token, counter: int) -> None:
     """A counter that does not increase means a cloned key (unless the authenticator always says 0): the key
-    is disabled at once and the event audited, even though this login fails."""
+    is disabled at once and the event audited, even though this login fails. A good assertion also clears
+    the token's failure count (lockout counts consecutive failures) and records its use."""
+    used = {"fail_count": 0, "last_used_at": rt.now()}
     if counter == 0 and token.sign_count == 0:
+        session.execute(update(Token).where(Token.id == token.id).values(**used))
         return
     advanced = rows_changed(
         session.execute(
-            update(Token).where(Token.id == token.id, Token.sign_count < counter).values(sign_count=counter)
+            update(Token)
+            .where(Token.id == token.id, Token.sign_count < counter)
+            .values(sign_count=counter, **used)
         )
     )
     if advanced == 1:
