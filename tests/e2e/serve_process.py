@@ -68,10 +68,25 @@ class ServeProcess:
         cwd: Path | None = None,
     ) -> ServeProcess:
         """Starts the server and returns once `/healthz` answers 200; stops it and raises on failure."""
+        argv = [TOKENWARD, "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)]
+        return cls.launch(argv, env, log_path=log_path, startup_seconds=startup_seconds, cwd=cwd)
+
+    @classmethod
+    def launch(
+        cls,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        log_path: Path,
+        startup_seconds: float = STARTUP_SECONDS,
+        cwd: Path | None = None,
+    ) -> ServeProcess:
+        """Any gunicorn command line bound to 127.0.0.1:0 whose app answers `/healthz` (the benchmarks'
+        bare Flask app, for one)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [TOKENWARD, "serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)],
+                argv,
                 env=env,
                 cwd=cwd or log_path.parent,
                 stdin=subprocess.DEVNULL,
@@ -90,13 +105,13 @@ class ServeProcess:
     def _await_health(self, deadline: float) -> None:
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"tokenward serve exited with {self.process.returncode}\n{self.log()}")
+                raise RuntimeError(f"the server exited with {self.process.returncode}\n{self.log()}")
             if not self.base_url and (listening := _LISTENING.search(self.log())):
                 self.base_url = f"http://127.0.0.1:{listening.group(1)}"
             if self.base_url and self._healthy():
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"tokenward serve not healthy in time\n{self.log()}")
+                raise TimeoutError(f"the server was not healthy in time\n{self.log()}")
             time.sleep(0.05)  # polling interval, not a wait for readiness
 
     def _healthy(self) -> bool:

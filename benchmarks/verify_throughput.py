@@ -1,0 +1,269 @@
+"""Throughput of the one-step `POST /api/v1/verify {username, otp}` of `tokenward serve`, against bare Flask.
+
+    .venv/bin/python benchmarks/verify_throughput.py [--users 50] [--seconds 10] [--connections 4]
+
+Starts `tokenward serve --workers 2` on SQLite in a temporary directory (rate limits off), creates the
+users over the admin API and enrolls an HOTP token for each over the self-service API, then drives the
+one-step verify with valid codes from a separate process: several connections, each owning a share of
+the users, so that a user's requests are serialized and every code is the next one of that user's counter.
+Then the same driver runs for the same time against `benchmarks/bare_flask_app.py` (parse JSON, answer
+JSON) under the same gunicorn command line (workers, sync worker class, timeout, access log, hooks).
+
+Prints requests/s, median and 99th percentile latency and the accepted count of each, and the ratio of
+the two rates. Bounded by --seconds and --max-requests; loopback only; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyotp
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: the test helpers live in the repository, not the package
+    sys.path.insert(0, str(ROOT))
+
+from provisioning.serve import WORKER_TIMEOUT_SECONDS  # noqa: E402
+from tests.e2e.serve_process import (  # noqa: E402
+    PASSWORD,
+    ServeProcess,
+    add_user,
+    bearer,
+    enroll_token,
+    server_env,
+)
+
+ADMIN = "bench-admin"
+REQUEST_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class Holder:
+    """A user and the HOTP counter of the next code their token shows."""
+
+    username: str
+    secret: str
+    counter: int
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)  # seconds, one per request
+    outcomes: Counter[int] = field(default_factory=Counter)  # HTTP status → count
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _drive_connection(
+    base_url: str, holders: list[Holder], seconds: float, budget: int, start: threading.Barrier
+) -> Run:
+    """One keep-alive capable connection cycling through its own users, so each user's codes stay in
+    order. gunicorn's sync workers close every connection after the response; http.client reconnects."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+    headers = {"Content-Type": "application/json"}
+    otps = [pyotp.HOTP(holder.secret) for holder in holders]
+    run = Run()
+    start.wait()
+    deadline = time.perf_counter() + seconds
+    index = 0
+    try:
+        while len(run.latencies) < budget and time.perf_counter() < deadline:
+            holder, otp = holders[index % len(holders)], otps[index % len(holders)]
+            index += 1
+            body = json.dumps({"username": holder.username, "otp": otp.at(holder.counter)})
+            started = time.perf_counter()
+            connection.request("POST", "/api/v1/verify", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            run.latencies.append(time.perf_counter() - started)
+            run.outcomes[response.status] += 1
+            if response.status == 200:
+                holder.counter += 1
+    finally:
+        connection.close()
+    return run
+
+
+def drive(base_url: str, holders: list[Holder], connections: int, seconds: float, max_requests: int) -> Run:
+    """Runs in a separate process, so that the driver's own work is not done by the server's
+    interpreter: `connections` threads for `seconds`, at most `max_requests` requests in all."""
+    shares = [holders[index::connections] for index in range(connections)]
+    start = threading.Barrier(connections + 1)
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        futures = [
+            pool.submit(_drive_connection, base_url, share, seconds, max_requests // connections, start)
+            for share in shares
+        ]
+        start.wait()
+        began = time.perf_counter()
+        runs = [future.result() for future in futures]
+    total = Run(seconds=time.perf_counter() - began)
+    for run in runs:
+        total.latencies += run.latencies
+        total.outcomes += run.outcomes
+    return total
+
+
+def drive_elsewhere(
+    base_url: str, holders: list[Holder], connections: int, seconds: float, max_requests: int
+) -> Run:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(drive, base_url, holders, connections, seconds, max_requests).result(
+            timeout=seconds + 60
+        )
+
+
+def admin_session(http: requests.Session, base_url: str) -> dict[str, str]:
+    """A full admin session: the console's admin enrolls an HOTP token and signs in with it."""
+    token = enroll_token(http, base_url, ADMIN, kind="hotp")
+    challenge = http.post(f"{base_url}/api/v1/login", json={"username": ADMIN, "password": PASSWORD}).json()
+    answer = {"transaction_id": challenge["transaction_id"], "otp": token.next_hotp()}
+    session = http.post(f"{base_url}/api/v1/verify", json=answer)
+    session.raise_for_status()
+    return bearer(session.json())
+
+
+def create_holders(base_url: str, admin: dict[str, str], count: int) -> list[Holder]:
+    def one(index: int) -> Holder:
+        username = f"bench-{index:04d}"
+        with requests.Session() as http:
+            created = http.post(
+                f"{base_url}/api/v1/admin/users",
+                json={"username": username, "password": PASSWORD},
+                headers=admin,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+            created.raise_for_status()
+            token = enroll_token(http, base_url, username, kind="hotp")
+        return Holder(username, token.secret, token.next_counter)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # Argon2 hashing on the server dominates setup
+        return list(pool.map(one, range(count)))
+
+
+def gunicorn_argv(app: str, *, workers: int, config: str = "python:server.gunicorn_config") -> list[str]:
+    """The command line `tokenward serve` execs (provisioning/serve.py), for another app."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(WORKER_TIMEOUT_SECONDS),
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--config",
+        config,
+        "--chdir",
+        str(ROOT),
+        app,
+    ]
+
+
+def report(name: str, run: Run) -> None:
+    accepted = run.outcomes.get(200, 0)
+    others = ", ".join(
+        f"{count} x HTTP {status}" for status, count in sorted(run.outcomes.items()) if status != 200
+    )
+    print(
+        f"{name:<10} {len(run.latencies):>6} requests in {run.seconds:4.1f} s: {run.rate:7.1f} req/s, "
+        f"p50 {run.percentile(0.50) * 1000:6.1f} ms, p99 {run.percentile(0.99) * 1000:6.1f} ms, "
+        f"{accepted} accepted" + (f" ({others})" if others else "")
+    )
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=50, help="users, each with an HOTP token")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each server is driven")
+    parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the driver")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="upper bound per server")
+    args = parser.parse_args()
+    if not 1 <= args.connections <= args.users <= 10_000 or not 0 < args.seconds <= 300:
+        parser.error("need 1 <= connections <= users <= 10000 and 0 < seconds <= 300")
+
+    print(
+        f"{machine()}; gunicorn --workers {args.workers} (sync); {args.connections} connections; "
+        f"{args.users} users; {args.seconds:g} s per server"
+    )
+    with tempfile.TemporaryDirectory(prefix="tokenward-bench-") as directory:
+        tmp = Path(directory)
+        env = server_env(
+            instance_dir=tmp / "instance",
+            database_url=f"sqlite:///{tmp / 'tokenward.db'}",
+            encryption_key=secrets.token_hex(32),
+            rate_limits="off",
+        )
+        add_user(env, ADMIN, admin=True)
+        with ServeProcess.start(env, log_path=tmp / "tokenward.log", workers=args.workers) as server:
+            with requests.Session() as http:
+                admin = admin_session(http, server.base_url)
+            holders = create_holders(server.base_url, admin, args.users)
+            tokenward = drive_elsewhere(
+                server.base_url, holders, args.connections, args.seconds, args.max_requests
+            )
+        report("tokenward", tokenward)
+
+        bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
+        (tmp / "bare-metrics").mkdir()
+        argv = gunicorn_argv("benchmarks.bare_flask_app:app", workers=args.workers)
+        with ServeProcess.launch(argv, bare_env, log_path=tmp / "bare.log") as bare_server:
+            bare = drive_elsewhere(
+                bare_server.base_url, holders, args.connections, args.seconds, args.max_requests
+            )
+        report("bare flask", bare)
+    print(
+        f"ratio tokenward/bare: {tokenward.rate / bare.rate:.2f}"
+        if bare.rate
+        else "ratio: bare server failed"
+    )
+
+
+if __name__ == "__main__":
+    main()
