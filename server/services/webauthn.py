@@ -52,7 +52,14 @@ def user_handle(user: User) -> bytes:
 
 def _parse(kind: type[RegistrationResponse] | type[AuthenticationResponse], data: Any) -> Any:
     """python-fido2 raises whatever its parsers meet (KeyError, TypeError, CBOR errors…); any of them means
-    the client sent something that is not a credential."""
+    the client sent something that is not a credential. Its parser lets a missing or empty `type` and any
+    `clientExtensionResults` through, so those two are checked here."""
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != "public-key"
+        or not isinstance(data.get("clientExtensionResults", {}), dict)
+    ):
+        raise InvalidCredential("The credential is malformed")
     try:
         return kind.from_dict(data)
     except Exception as err:  # see docstring
@@ -119,7 +126,7 @@ def complete_registration(
         credential_data = auth_data.credential_data
         assert credential_data is not None
         check_aaguid(rt.settings, str(credential_data.aaguid))
-        cred_props = registration.client_extension_results.get("credProps") or {}
+        cred_props = registration.client_extension_results.get("credProps")
         activated = rows_changed(
             session.execute(
                 update(Token)
@@ -136,7 +143,7 @@ def complete_registration(
                     credential_data=bytes(credential_data),
                     sign_count=auth_data.counter,
                     aaguid=str(credential_data.aaguid),
-                    discoverable=bool(cred_props.get("rk", False)),
+                    discoverable=isinstance(cred_props, dict) and cred_props.get("rk") is True,
                 )
             )
         )
