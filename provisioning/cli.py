@@ -8,6 +8,7 @@ import click
 
 from provisioning.fob import fob_group
 from provisioning.keys import keys_group
+from provisioning.security_keys import key_group
 from provisioning.serve import serve
 from provisioning.tokens import token_group
 from provisioning.users import user_group
@@ -25,3 +26,4 @@ main.add_command(user_group)
 main.add_command(keys_group)
 main.add_command(token_group)
 main.add_command(fob_group)
+main.add_command(key_group)
