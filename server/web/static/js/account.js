@@ -8,13 +8,14 @@ import {
   enableControls,
   flagField,
   h,
+  noValue,
   quiet,
   say,
   unflagFields,
   whileBusy,
   wireDialogs,
 } from "./elements.js";
-import { countdown, formatCountdown, formatTime, groupSecret, tokenKind, tokenName } from "./format.js";
+import { countdown, formatCountdown, formatTime, givenName, groupSecret, tokenKind, tokenName } from "./format.js";
 import { describeProblem, describeWebauthnError } from "./messages.js";
 import { createCredential, webauthnAvailable } from "./webauthn.js";
 
@@ -40,6 +41,11 @@ function tokenStatus(token) {
   return badge("Disabled", "neutral");
 }
 
+function nameOf(token) {
+  const name = givenName(token);
+  return name ? h("span", { class: "strong", text: name }) : noValue();
+}
+
 function tokenRow(token) {
   const remove =
     enrollOnly || token.state === "pending"
@@ -55,7 +61,7 @@ function tokenRow(token) {
     "tr",
     { dataset: { tokenId: token.id } },
     cell("Type", tokenKind(token.type)),
-    cell("Name", h("span", { class: "strong", text: tokenName(token) })),
+    cell("Name", nameOf(token)),
     cell("Added", formatTime(token.created_at)),
     cell("Last used", formatTime(token.last_used_at)),
     cell("Status", tokenStatus(token)),

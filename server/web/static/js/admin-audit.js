@@ -1,7 +1,7 @@
 // Administration: the audit log, newest first, filtered by actor, action, result and target.
 import "./topbar.js";
 import { api } from "./api.js";
-import { badge, byId, cell, enableControls, h, quiet, say } from "./elements.js";
+import { badge, byId, cell, enableControls, h, noValue, quiet, say } from "./elements.js";
 import { formatTime } from "./format.js";
 import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
 import { describeProblem } from "./messages.js";
@@ -21,7 +21,7 @@ function eventRow(event) {
     cell("Action", h("code", { text: event.action })),
     cell("Target", h("span", { class: "break", text: event.target || "—" })),
     cell("Result", event.result === "success" ? badge("Success", "success") : badge("Failure", "danger")),
-    cell("Reason", event.reason ? h("code", { text: event.reason }) : "—"),
+    cell("Reason", event.reason ? h("code", { text: event.reason }) : noValue()),
     cell("Client", event.client_ip || "—"),
   );
 }

@@ -8,13 +8,14 @@ import {
   enableControls,
   flagField,
   h,
+  noValue,
   quiet,
   say,
   unflagFields,
   whileBusy,
   wireDialogs,
 } from "./elements.js";
-import { formatTime, tokenKind, tokenName } from "./format.js";
+import { formatTime, givenName, tokenKind, tokenName } from "./format.js";
 import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
 import { describeProblem } from "./messages.js";
 
@@ -56,7 +57,8 @@ function tokenRow(token) {
   if (token.state === "disabled") actions.push(action("Enable", token, (b, t) => setEnabled(b, t, true)));
   if (OTP_TYPES.has(token.type) && token.state !== "pending") actions.push(action("Resync", token, openResync));
   if (!token.user) actions.push(action("Assign", token, openAssign, "button-secondary"));
-  const name = h("span", { class: "strong", text: tokenName(token) });
+  const given = givenName(token);
+  const name = given ? h("span", { class: "strong", text: given }) : noValue();
   const detail = token.serial && token.description ? h("span", { class: "muted small", text: `Serial ${token.serial}` }) : null;
   return h(
     "tr",

@@ -12,9 +12,13 @@ const tbody = byId("user-table").tBodies[0];
 const pager = byId("users-pager");
 let offset = 0;
 
+const me = byId("main").dataset.username;
+
 function userRow(user) {
   const enable = user.disabled;
-  const toggle = h("button", {
+  const yourself = user.username === me;
+  // No "Disable" on your own account: it would end this session and could leave no administrator.
+  const toggle = yourself && !enable ? null : h("button", {
     type: "button",
     class: `button button-small ${enable ? "button-secondary" : "button-quiet"}`,
     "aria-label": `${enable ? "Enable" : "Disable"} ${user.username}`,
@@ -30,7 +34,10 @@ function userRow(user) {
   return h(
     "tr",
     { dataset: { username: user.username } },
-    cell("Username", h("span", { class: "strong", text: user.username })),
+    cell(
+      "Username",
+      h("span", {}, h("span", { class: "strong", text: user.username }), yourself ? h("span", { class: "muted", text: " (you)" }) : null),
+    ),
     cell("Role", user.role === "admin" ? "Administrator" : "User"),
     cell("Status", user.disabled ? badge("Disabled", "neutral") : badge("Active", "success")),
     cell("Created", formatTime(user.created_at)),

@@ -38,6 +38,7 @@ export function quiet(region) {
 // Marks a field as wrong (announced through the region it is described by) and moves focus to it.
 export function flagField(input) {
   input.setAttribute("aria-invalid", "true");
+  input.addEventListener("input", () => input.removeAttribute("aria-invalid"), { once: true });
   input.focus();
   input.select?.();
 }
@@ -74,6 +75,11 @@ export function enableControls(root = document) {
 // A table cell that carries its column's name for the stacked phone layout.
 export function cell(label, ...content) {
   return h("td", { "data-label": label }, ...content);
+}
+
+// "—" for a value that is not there; the stacked phone layout leaves such a line out.
+export function noValue() {
+  return h("span", { class: "muted no-value", text: "—" });
 }
 
 export function badge(text, kind = "neutral") {

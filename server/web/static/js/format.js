@@ -28,6 +28,11 @@ export function tokenName(token) {
   return token.description || (token.serial ? `Serial ${token.serial}` : tokenKind(token.type));
 }
 
+// What a table's Name column shows: the name the token was given, or nothing (the Type column says the kind).
+export function givenName(token) {
+  return token.description || (token.serial ? `Serial ${token.serial}` : "");
+}
+
 // A base32 secret in groups of four, easier to copy by hand.
 export function groupSecret(secret) {
   return (secret.match(/.{1,4}/g) || []).join(" ");

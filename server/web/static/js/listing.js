@@ -63,7 +63,10 @@ export function renderPager(nav, { offset, shown, total, noun, go }) {
   let summary = `${first}–${last} of ${total} ${counted}`;
   if (total === 0) summary = `No ${noun}`;
   else if (first === last) summary = `${first} of ${total} ${counted}`;
-  nav.replaceChildren(h("p", { class: "pager-summary", text: summary }), h("div", { class: "pager-buttons" }, previous, next));
+  const onePage = offset === 0 && last >= total;
+  const summaryLine = h("p", { class: "pager-summary", text: summary });
+  if (onePage) nav.replaceChildren(summaryLine);
+  else nav.replaceChildren(summaryLine, h("div", { class: "pager-buttons" }, previous, next));
 }
 
 export function emptyRow(columns, text) {
