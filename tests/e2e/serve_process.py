@@ -140,6 +140,15 @@ class ServeProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout)
 
+    @staticmethod
+    def stop_all(servers: list[ServeProcess], timeout: float = STOP_SECONDS) -> None:
+        """Stops several servers at once: all are told to shut down before any is waited for."""
+        for server in servers:
+            if server.process.poll() is None:
+                server.process.terminate()
+        for server in servers:
+            server.stop(timeout)
+
     def __enter__(self) -> ServeProcess:
         return self
 

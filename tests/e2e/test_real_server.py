@@ -130,11 +130,16 @@ def two_servers(tmp_path: Path, shared_database: str) -> Iterator[Nodes]:
         for name in ("a", "b")
     ]
     # One after the other: the first one migrates the database and creates the signing key.
-    with (
-        ServeProcess.start(envs[0], log_path=tmp_path / "node-a.log") as first,
-        ServeProcess.start(envs[1], log_path=tmp_path / "node-b.log") as second,
-    ):
+    first = ServeProcess.start(envs[0], log_path=tmp_path / "node-a.log")
+    try:
+        second = ServeProcess.start(envs[1], log_path=tmp_path / "node-b.log")
+    except BaseException:
+        first.stop()
+        raise
+    try:
         yield first, second, envs[0]
+    finally:
+        ServeProcess.stop_all([first, second])
 
 
 def _race(servers: tuple[ServeProcess, ServeProcess], username: str, code: str) -> list[tuple[int, str]]:
