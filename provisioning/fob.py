@@ -64,10 +64,13 @@ def fob_errors(command: F) -> F:
     return expected_errors(run)  # type: ignore[return-value]
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the emulator, also when started in the background (which ignores SIGINT)."""
+
     def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
 
 
@@ -92,7 +95,7 @@ def emulate(serial: str | None, state_file: Path | None) -> None:
         emulator = FobEmulator(state_file, serial=serial)
     except (ValueError, OSError) as err:
         fail(f"{state_file}: {err}")
-    _stop_on_sigterm()
+    _stop_on_signals()
     emulator.start()
     click.echo(emulator.port)
     sys.stdout.flush()
