@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Response
+from flask import Response, request
 
 from server.api.auth import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
+from server.api.context import runtime
 from server.config import Settings
-from server.services.sessions import IssuedSession
+from server.db import current_session
+from server.errors import InvalidToken
+from server.services.sessions import IssuedSession, Principal, authenticate_bearer
 
 SESSION_PATH = "/web/session"
 
@@ -63,3 +66,14 @@ def clear_session_cookies(response: Response, settings: Settings) -> Response:
             name, path=path, secure=settings.secure_cookies, httponly=True, samesite="Strict"
         )
     return response
+
+
+def signed_in() -> Principal | None:
+    """The holder of the access cookie, when it is valid (signature, expiry, revocation, enabled user)."""
+    access_token = request.cookies.get(ACCESS_COOKIE)
+    if not access_token:
+        return None
+    try:
+        return authenticate_bearer(current_session(), runtime(), access_token=access_token)
+    except InvalidToken:
+        return None

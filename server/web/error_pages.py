@@ -16,6 +16,8 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from server.api.context import request_id
 from server.errors import TokenwardError
+from server.services import users
+from server.web.cookies import signed_in
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,17 @@ def wants_page() -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
+def _signed_in_user() -> dict[str, Any] | None:
+    """Who is looking, for the page's header and its way back (their account rather than sign-in)."""
+    try:
+        principal = signed_in()
+    except TokenwardError:
+        return None
+    return None if principal is None else users.user_view(principal.user)
+
+
 def not_found(err: NotFound) -> Any:
     if wants_page():
-        return render_error_page(404)
+        return render_error_page(404, user=_signed_in_user())
     problem_handler = current_app.error_handler_spec[None][None].get(HTTPException)
     return err if problem_handler is None else problem_handler(err)

@@ -7,13 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from server.api.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
+from server.api.auth import CSRF_COOKIE, CSRF_HEADER
 from server.api.context import runtime
-from server.db import current_session
-from server.errors import InvalidToken
 from server.services import users
-from server.services.sessions import FULL_SCOPE, Principal, authenticate_bearer
-from server.web.cookies import set_csrf_cookie
+from server.services.sessions import FULL_SCOPE
+from server.web.cookies import set_csrf_cookie, signed_in
 from server.web.error_pages import render_error_page
 
 bp = Blueprint(
@@ -41,17 +39,6 @@ def _ensure_csrf_cookie(response: Response) -> Response:
 @bp.errorhandler(Exception)
 def _error_page(err: Exception) -> Any:
     return render_error_page(err)
-
-
-def signed_in() -> Principal | None:
-    """The holder of the access cookie, when it is valid (signature, expiry, revocation, enabled user)."""
-    access_token = request.cookies.get(ACCESS_COOKIE)
-    if not access_token:
-        return None
-    try:
-        return authenticate_bearer(current_session(), runtime(), access_token=access_token)
-    except InvalidToken:
-        return None
 
 
 def _to_login() -> Any:

@@ -145,6 +145,13 @@ def test_a_user_who_is_not_an_admin_is_refused_politely(page: Page, live: LiveSe
     page.get_by_role("link", name="Go to your account").click()
     expect(page).to_have_url(re.compile(r"/account$"))
 
+    answer = page.goto("/no-such-page")  # the app-wide 404 knows who is looking, too
+    assert answer is not None and answer.status == 404
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.get_by_role("link", name="Go to your account").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
 
 def test_csrf_header_is_required_and_sign_out_revokes_the_cookie(page: Page, live: LiveServer) -> None:
     alice = live.accounts.user_with_phone("alice")
