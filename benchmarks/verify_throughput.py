@@ -26,14 +26,17 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pyotp
 import requests
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the test helpers live in the repository, not the package
@@ -193,6 +196,26 @@ def gunicorn_argv(app: str, *, workers: int, config: str = "python:server.gunico
     ]
 
 
+@contextmanager
+def database(url: str | None, directory: Path) -> Iterator[str]:
+    """A new SQLite file (default), or a new schema on the given PostgreSQL, dropped afterwards; the server
+    migrates it when it starts."""
+    if not url:
+        yield f"sqlite:///{directory / 'tokenward.db'}"
+        return
+    schema = f"tw_bench_{secrets.token_hex(4)}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        separator = "&" if "?" in url else "?"
+        yield f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def report(name: str, run: Run) -> None:
     accepted = run.outcomes.get(200, 0)
     others = ", ".join(
@@ -224,19 +247,28 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the driver")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
     parser.add_argument("--max-requests", type=int, default=200_000, help="upper bound per server")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL URL to run on (a schema of its own) instead of SQLite",
+    )
     args = parser.parse_args()
     if not 1 <= args.connections <= args.users <= 10_000 or not 0 < args.seconds <= 300:
         parser.error("need 1 <= connections <= users <= 10000 and 0 < seconds <= 300")
 
     print(
         f"{machine()}; gunicorn --workers {args.workers} (sync); {args.connections} connections; "
-        f"{args.users} users; {args.seconds:g} s per server"
+        f"{args.users} users; {args.seconds:g} s per server; "
+        f"{'PostgreSQL' if args.database_url else 'SQLite'}"
     )
-    with tempfile.TemporaryDirectory(prefix="tokenward-bench-") as directory:
+    with (
+        tempfile.TemporaryDirectory(prefix="tokenward-bench-") as directory,
+        database(args.database_url, Path(directory)) as database_url,
+    ):
         tmp = Path(directory)
         env = server_env(
             instance_dir=tmp / "instance",
-            database_url=f"sqlite:///{tmp / 'tokenward.db'}",
+            database_url=database_url,
             encryption_key=secrets.token_hex(32),
             rate_limits="off",
         )
