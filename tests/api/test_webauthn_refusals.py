@@ -66,7 +66,8 @@ def test_a_wrong_rp_id_at_registration(accounts: Accounts) -> None:
     phished = SecurityKey(accounts.client, client_data=lax_browser())
     pending = phished.begin_enrollment(session)
     pending["publicKey"]["rp"]["id"] = "evil.example"
-    refused(phished.activate(session, pending["id"], phished.create(pending)), "invalid_credential")
+    body = refused(phished.activate(session, pending["id"], phished.create(pending)), "invalid_credential")
+    assert "RP ID" in body["detail"]
     assert accounts.login("bob")["status"] == "enroll"  # still no active token
 
 
@@ -81,7 +82,8 @@ def test_a_wrong_rp_id_at_login(accounts: Accounts, tmp_path: Path) -> None:
     phished = SecurityKey(accounts.client, state_file=state, client_data=lax_browser())
     challenge = phished.start_login("bob")
     challenge["webauthn"]["publicKey"]["rpId"] = "evil.example"
-    refused(phished.verify(challenge["transaction_id"], phished.sign(challenge)), "invalid_credential")
+    body = refused(phished.verify(challenge["transaction_id"], phished.sign(challenge)), "invalid_credential")
+    assert "RP ID" in body["detail"]
 
 
 def test_a_replayed_assertion(key: SecurityKey) -> None:
@@ -95,7 +97,8 @@ def test_a_replayed_assertion(key: SecurityKey) -> None:
 def test_another_transactions_challenge(key: SecurityKey) -> None:
     first, second = key.start_login("alice"), key.start_login("alice")
     assertion = key.sign(first)
-    refused(key.verify(second["transaction_id"], assertion), "invalid_credential")
+    body = refused(key.verify(second["transaction_id"], assertion), "invalid_credential")
+    assert "challenge" in body["detail"].lower()
     ok(key.verify(first["transaction_id"], assertion))  # its own transaction still takes it
 
 
