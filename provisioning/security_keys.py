@@ -22,7 +22,7 @@ from fido2.ctap import CtapDevice
 from rich.table import Table
 
 from devices.fido import console
-from devices.fido.errors import FidoError, PinRequired
+from devices.fido.errors import FidoError, NoSecurityKey, PinRequired
 from devices.fido.hid import list_security_keys, open_security_key
 from devices.fido.soft_authenticator import SoftAuthenticator
 from provisioning.console import (
@@ -58,6 +58,9 @@ def _open_device(emulator: bool, emulator_state: Path | None, device: str | None
         if emulator:
             return SoftAuthenticator(state_file=emulator_state)
         return open_security_key(device)
+    except NoSecurityKey as err:
+        hint = "" if device is not None else " (plug one in; if it is, see udev-rules/ for access)"
+        fail(f"{err}{hint}")
     except FidoError as err:
         fail(str(err))
 
@@ -95,7 +98,7 @@ def _enroll(rt: Runtime, device: CtapDevice, *, username: str, description: str,
         return webauthn.complete_registration(
             session, rt, token=enrollment.token, credential=credential, actor=CONSOLE_ACTOR
         )
-    except (FidoError, TokenwardError):
+    except (FidoError, TokenwardError, KeyboardInterrupt):  # Ctrl-C while the key waits for a touch
         session.rollback()
         pending = tokens.get_token(session, token_id=enrollment.token.id)
         if pending.state == "pending":

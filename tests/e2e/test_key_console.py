@@ -16,6 +16,7 @@ from fido2.ctap2 import Ctap2
 from fido2.ctap2.pin import ClientPin
 from flask import Flask
 
+from devices.fido.hid import list_security_keys
 from devices.fido.soft_authenticator import SoftAuthenticator
 from server.app import create_app
 from server.config import RateLimits, Settings
@@ -179,6 +180,14 @@ def test_enroll_failures_are_one_line(console: Console) -> None:
     for args, expected in FAILURES:
         assert console.fails("key", "enroll", *args) == expected
     assert json.loads(console.ok("key", "list", "--json")) == []
+
+
+def test_no_usb_key_attached(console: Console) -> None:
+    if list_security_keys():
+        pytest.skip("a FIDO2 key is attached here: enrolling would wait for its touch")
+    assert console.fails("key", "enroll", "--user", "alice") == (
+        "error: no FIDO2 security key is attached (plug one in; if it is, see udev-rules/ for access)"
+    )
 
 
 def test_list_attached_and_its_options(console: Console) -> None:
