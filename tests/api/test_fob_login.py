@@ -157,3 +157,28 @@ def test_concurrent_answers_at_one_counter_value_are_accepted_once(
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(statuses) == [200, 401]
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "",
+        " ",
+        "-",
+        "0" * 32,
+        "\uff11\uff12\uff13\uff14\uff15\uff16",
+        "12345\u00006",
+        "1e6",
+        "+12345",
+        "٣٤٥٦٧٨",
+    ],
+    ids=["empty", "space", "dash", "long", "fullwidth", "nul", "float", "sign", "arabic-indic"],
+)
+def test_hostile_fob_responses_are_4xx(
+    app: Flask, accounts: Accounts, driver: SerialFob, response: str
+) -> None:
+    _give_fob(app, accounts, driver)
+    challenge = accounts.login("alice")
+    refused = _verify(accounts, challenge["transaction_id"], response)
+    assert 400 <= refused.status_code < 500, refused.json
+    assert refused.json["code"] in ("invalid_fob_response", "validation_error")
