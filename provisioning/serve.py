@@ -7,12 +7,17 @@ import shutil
 import sys
 
 import click
+import gunicorn
 
 from provisioning.console import out, service_context
 from server.db import current_session
 
 # gunicorn's default (30 s) also bounds a request stuck on a database lock.
 WORKER_TIMEOUT_SECONDS = 30
+# gunicorn >= 25.1 listens on a control socket, by default one path per user ($XDG_RUNTIME_DIR or
+# ~/.gunicorn/gunicorn.ctl): two nodes on one host would take it from each other, and the first to stop
+# would remove the other's. Each instance gets its own, in its (0700) instance directory.
+CONTROL_SOCKET_SINCE = (25, 1)
 
 
 @click.command("serve")
@@ -46,7 +51,9 @@ def serve(host: str, port: int, workers: int) -> None:
         "-",
         "--config",
         "python:server.gunicorn_config",
-        "server.app:create_app()",
     ]
+    if tuple(gunicorn.version_info) >= CONTROL_SOCKET_SINCE:
+        argv += ["--control-socket", str(instance_dir / "gunicorn.ctl")]
+    argv.append("server.app:create_app()")
     sys.stdout.flush()
     os.execve(sys.executable, argv, env)  # noqa: S606 (argv is ours, no shell)
