@@ -100,9 +100,12 @@ class SecurityKey:
 
     # --- authentication ------------------------------------------------------------------------------------
 
-    def sign(self, challenge: Mapping[str, Any], *, allow: Sequence[bytes] | None = None) -> dict[str, Any]:
+    def sign(
+        self, challenge: Mapping[str, Any], *, allow: Sequence[bytes] | None = None, account: int = 0
+    ) -> dict[str, Any]:
         """navigator.credentials.get() for a login/verify answer's (or bare) request options; `allow`
-        replaces allowCredentials (an empty list makes it a usernameless request)."""
+        replaces allowCredentials (an empty list makes it a usernameless request); `account` is the one the
+        person picks when the key offers several (newest first)."""
         options = copy.deepcopy(dict(challenge.get("webauthn", challenge)))
         if allow is not None:
             public_key = options["publicKey"]
@@ -110,7 +113,12 @@ class SecurityKey:
             if not allow:
                 del public_key["allowCredentials"]
         return console.authenticate(
-            self.device, self.origin, options, interaction=self.interaction, client_data=self.client_data
+            self.device,
+            self.origin,
+            options,
+            interaction=self.interaction,
+            client_data=self.client_data,
+            select=lambda assertions: account,
         )
 
     def verify(self, transaction_id: str, credential: Any) -> TestResponse:

@@ -99,6 +99,18 @@ def test_a_passkey_login_without_a_username(accounts: Accounts) -> None:
     assert ok(accounts.client.get("/api/v1/me", headers=bearer(session)))["username"] == "alice"
 
 
+def test_one_key_with_passkeys_for_two_users(accounts: Accounts) -> None:
+    shared = SoftAuthenticator(builtin_uv=True)
+    for username in ("alice", "bob"):
+        accounts.create_user(username)
+        SecurityKey(accounts.client, device=shared).enroll(accounts.enroll_session(username))
+    key = SecurityKey(accounts.client, device=shared)
+    for account, expected in ((0, "bob"), (1, "alice")):  # the key offers the newest first
+        challenge = key.start_passkey_login()
+        session = ok(key.verify(challenge["transaction_id"], key.sign(challenge, account=account)))
+        assert ok(accounts.client.get("/api/v1/me", headers=bearer(session)))["username"] == expected
+
+
 def test_a_passkey_with_a_pin(accounts: Accounts) -> None:
     device = SoftAuthenticator()
     ClientPin(Ctap2(device)).set_pin(PIN)
