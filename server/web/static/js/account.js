@@ -123,6 +123,7 @@ async function added(what) {
   say(status, `${what} was added.`, "success");
   await loadTokens();
   if (enrollOnly) {
+    byId("enroll-notice-title").textContent = "Sign in again to finish";
     byId("enroll-notice-text").textContent =
       "You're all set. Sign in again with your new sign-in method to use your account.";
     byId("enroll-notice").classList.add("notice-success");
