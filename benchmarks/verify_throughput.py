@@ -70,6 +70,7 @@ class Run:
     latencies: list[float] = field(default_factory=list)  # seconds, one per request
     outcomes: Counter[int] = field(default_factory=Counter)  # HTTP status → count
     seconds: float = 0.0
+    driver_cpu_seconds: float = 0.0  # CPU time of the driver process (all its threads)
 
     @property
     def rate(self) -> float:
@@ -126,9 +127,9 @@ def drive(base_url: str, holders: list[Holder], connections: int, seconds: float
             for share in shares
         ]
         start.wait()
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         runs = [future.result() for future in futures]
-    total = Run(seconds=time.perf_counter() - began)
+    total = Run(seconds=time.perf_counter() - began, driver_cpu_seconds=time.process_time() - cpu_began)
     for run in runs:
         total.latencies += run.latencies
         total.outcomes += run.outcomes
@@ -217,14 +218,12 @@ def database(url: str | None, directory: Path) -> Iterator[str]:
 
 
 def report(name: str, run: Run) -> None:
-    accepted = run.outcomes.get(200, 0)
-    others = ", ".join(
-        f"{count} x HTTP {status}" for status, count in sorted(run.outcomes.items()) if status != 200
-    )
+    refused = [f"{count} x HTTP {status}" for status, count in sorted(run.outcomes.items()) if status != 200]
     print(
         f"{name:<10} {len(run.latencies):>6} requests in {run.seconds:4.1f} s: {run.rate:7.1f} req/s, "
         f"p50 {run.percentile(0.50) * 1000:6.1f} ms, p99 {run.percentile(0.99) * 1000:6.1f} ms, "
-        f"{accepted} accepted" + (f" ({others})" if others else "")
+        f"{run.outcomes.get(200, 0)} accepted{' (' + ', '.join(refused) + ')' if refused else ''}; "
+        f"driver CPU {run.driver_cpu_seconds / run.seconds:.0%} of a core"
     )
 
 
