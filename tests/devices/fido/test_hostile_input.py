@@ -78,6 +78,44 @@ def test_plausible_but_wrong_requests(command: int, params: dict[int, Any]) -> N
     _call(bytes([command]) + cbor.encode(params))
 
 
+VALID_REQUESTS: dict[int, dict[Any, Any]] = {
+    0x01: {  # makeCredential
+        1: b"\0" * 32,
+        2: {"id": "localhost", "name": "RP"},
+        3: {"id": b"user", "name": "alice", "displayName": "Alice"},
+        4: [{"type": "public-key", "alg": -7}],
+        5: [{"type": "public-key", "id": b"\1" * 32}],
+        7: {"rk": True},
+    },
+    0x02: {1: "localhost", 2: b"\0" * 32, 3: [{"type": "public-key", "id": b"\1" * 32}], 5: {"up": True}},
+    0x06: {1: 2, 2: 5, 3: {1: 2, 3: -25, -1: 1, -2: b"\0" * 32, -3: b"\0" * 32}, 6: b"\0" * 16},
+}
+
+
+@st.composite
+def mutated_requests(draw: st.DrawFn) -> tuple[int, dict[Any, Any]]:
+    """A well-formed request with one member replaced by any value, or removed: deep in the parsers."""
+    command = draw(st.sampled_from(sorted(VALID_REQUESTS)))
+    params = dict(VALID_REQUESTS[command])
+    key = draw(st.sampled_from(sorted(params, key=str)))
+    if draw(st.booleans()):
+        del params[key]
+    elif isinstance(params[key], dict) and draw(st.booleans()):
+        inner = dict(params[key])
+        inner[draw(st.sampled_from(sorted(inner, key=str)))] = draw(cbor_values)
+        params[key] = inner
+    else:
+        params[key] = draw(cbor_values)
+    return command, params
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated_requests())
+def test_one_member_wrong(request: tuple[int, dict[Any, Any]]) -> None:
+    command, params = request
+    _call(bytes([command]) + cbor.encode(params))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(CTAP2_COMMANDS), st.binary(max_size=40))
 def test_truncated_and_padded_cbor(command: int, junk: bytes) -> None:
