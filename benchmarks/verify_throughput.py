@@ -9,8 +9,11 @@ the users, so that a user's requests are serialized and every code is the next o
 Then the same driver runs for the same time against `benchmarks/bare_flask_app.py` (parse JSON, answer
 JSON) under the same gunicorn command line (workers, sync worker class, timeout, access log, hooks).
 
-Prints requests/s, median and 99th percentile latency and the accepted count of each, and the ratio of
-the two rates. Bounded by --seconds and --max-requests; loopback only; asserts nothing.
+Prints requests/s, median and 99th percentile latency and the accepted count of each, the server's CPU
+time per request (gunicorn master and workers, from /proc) and the driver's CPU use, and the ratios of the
+rates and of the CPU costs (the latter is steadier on a busy machine). Bounded by --seconds and
+--max-requests; loopback only; asserts nothing. `--database-url` runs Tokenward on a fresh PostgreSQL
+schema instead of SQLite.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class Run:
     outcomes: Counter[int] = field(default_factory=Counter)  # HTTP status → count
     seconds: float = 0.0
     driver_cpu_seconds: float = 0.0  # CPU time of the driver process (all its threads)
+    server_cpu_seconds: float = float("nan")  # CPU time of the gunicorn master and workers (Linux only)
 
     @property
     def rate(self) -> float:
@@ -136,13 +140,33 @@ def drive(base_url: str, holders: list[Holder], connections: int, seconds: float
     return total
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants, from /proc (NaN elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    try:
+        while pending:
+            current = pending.pop()
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return float("nan")
+    return total
+
+
 def drive_elsewhere(
-    base_url: str, holders: list[Holder], connections: int, seconds: float, max_requests: int
+    server: ServeProcess, holders: list[Holder], connections: int, seconds: float, max_requests: int
 ) -> Run:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(drive, base_url, holders, connections, seconds, max_requests).result(
+        pool.submit(time.sleep, 0).result()  # the driver process is up before the server's CPU is counted
+        cpu_before = process_tree_cpu_seconds(server.process.pid)
+        run = pool.submit(drive, server.base_url, holders, connections, seconds, max_requests).result(
             timeout=seconds + 60
         )
+        run.server_cpu_seconds = process_tree_cpu_seconds(server.process.pid) - cpu_before
+        return run
 
 
 def admin_session(http: requests.Session, base_url: str) -> dict[str, str]:
@@ -222,7 +246,10 @@ def report(name: str, run: Run) -> None:
     print(
         f"{name:<10} {len(run.latencies):>6} requests in {run.seconds:4.1f} s: {run.rate:7.1f} req/s, "
         f"p50 {run.percentile(0.50) * 1000:6.1f} ms, p99 {run.percentile(0.99) * 1000:6.1f} ms, "
-        f"{run.outcomes.get(200, 0)} accepted{' (' + ', '.join(refused) + ')' if refused else ''}; "
+        f"{run.outcomes.get(200, 0)} accepted{' (' + ', '.join(refused) + ')' if refused else ''}"
+    )
+    print(
+        f"{'':<10} server CPU {run.server_cpu_seconds / max(1, len(run.latencies)) * 1000:.2f} ms/request, "
         f"driver CPU {run.driver_cpu_seconds / run.seconds:.0%} of a core"
     )
 
@@ -276,24 +303,19 @@ def main() -> None:
             with requests.Session() as http:
                 admin = admin_session(http, server.base_url)
             holders = create_holders(server.base_url, admin, args.users)
-            tokenward = drive_elsewhere(
-                server.base_url, holders, args.connections, args.seconds, args.max_requests
-            )
+            tokenward = drive_elsewhere(server, holders, args.connections, args.seconds, args.max_requests)
         report("tokenward", tokenward)
 
         bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
         (tmp / "bare-metrics").mkdir()
         argv = gunicorn_argv("benchmarks.bare_flask_app:app", workers=args.workers)
         with ServeProcess.launch(argv, bare_env, log_path=tmp / "bare.log") as bare_server:
-            bare = drive_elsewhere(
-                bare_server.base_url, holders, args.connections, args.seconds, args.max_requests
-            )
+            bare = drive_elsewhere(bare_server, holders, args.connections, args.seconds, args.max_requests)
         report("bare flask", bare)
-    print(
-        f"ratio tokenward/bare: {tokenward.rate / bare.rate:.2f}"
-        if bare.rate
-        else "ratio: bare server failed"
-    )
+    if bare.rate:
+        print(f"ratio tokenward/bare: {tokenward.rate / bare.rate:.2f} (requests/s)")
+        per_request = [run.server_cpu_seconds / max(1, len(run.latencies)) for run in (tokenward, bare)]
+        print(f"server CPU per request, bare/tokenward: {per_request[1] / per_request[0]:.2f}")
 
 
 if __name__ == "__main__":
