@@ -82,7 +82,7 @@ def test_unlock_a_locked_token_and_find_it_in_the_audit_log(page: Page, live: Li
     expect(page).to_have_url(re.compile(r"&offset=25$"))
     page.reload()  # the filters and the page live in the address
     expect(pager).to_contain_text(f"{AUDIT_PAGE_SIZE + 1}{TO}{failures} of {failures} events")
-    expect(page.get_by_label("Target")).to_have_value("alice")
+    expect(page.get_by_role("textbox", name="Target", exact=True)).to_have_value("alice")
 
     _filter_audit(page, Actor="root", Action="token.unlock")
     expect(pager).to_contain_text("1 of 1 event")
@@ -90,7 +90,16 @@ def test_unlock_a_locked_token_and_find_it_in_the_audit_log(page: Page, live: Li
     expect(unlock).to_contain_text("root")
     expect(unlock).to_contain_text("Success")
     _filter_audit(page, Action="token.lock")
-    expect(page.get_by_role("row").filter(has_text="token.lock")).to_contain_text("system")
+    lock = page.get_by_role("row").filter(has_text="token.lock")
+    expect(lock).to_contain_text("system")
+    token_target = f"token:{alice.token_id}"
+    expect(lock).to_contain_text(f"token:{alice.token_id[:8]}…")  # long ids are shortened
+    lock.get_by_role("button", name=f"Show only events with target {token_target}").click()
+    expect(page.get_by_role("textbox", name="Target", exact=True)).to_have_value(token_target)
+    page.get_by_role("combobox", name="Action", exact=True).fill("")
+    page.get_by_role("button", name="Apply").click()
+    story = ["token.unlock", "token.lock", "token.activate", "token.enroll"]  # newest first
+    expect(page.locator("#audit-table tbody td[data-label=Action]")).to_have_text(story)
     sign_out(page)
 
     sign_in_with_code(page, live, "alice", alice.secret)
