@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from server.app import create_app
@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# expect() waits this long for a page to get there (Playwright's 5 s is short on a loaded 2-core CI box).
+expect.set_options(timeout=10_000)
 
 # Reported to the test through a binding; the listener is injected by the browser (CDP), not by our pages.
 CSP_LISTENER = """
