@@ -106,7 +106,7 @@ class ServeProcess:
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}\n{self.log()}")
-            if not self.base_url and (listening := _LISTENING.search(self.log())):
+            if not self.base_url and (listening := _LISTENING.search(self.log(None))):
                 self.base_url = f"http://127.0.0.1:{listening.group(1)}"
             if self.base_url and self._healthy():
                 return
@@ -123,12 +123,13 @@ class ServeProcess:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def log(self, tail_chars: int = 6000) -> str:
-        """The server's output so far (the end of it), for failure messages."""
+    def log(self, tail_chars: int | None = 6000) -> str:
+        """The server's output so far: the end of it (for failure messages), or all of it (None)."""
         try:
-            return self.log_path.read_text(errors="replace")[-tail_chars:]
+            text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+        return text if tail_chars is None else text[-tail_chars:]
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """SIGTERM (gunicorn shuts down gracefully), then SIGKILL to the whole process group."""
