@@ -23,6 +23,9 @@ const expiry = byId("factor-expiry");
 
 // The codes after which this transaction is over: the person starts again from the password.
 const RESTART_CODES = new Set(["transaction_expired", "too_many_attempts"]);
+// The codes that say the typed answer itself was wrong (the field is marked); a locked token or a rate
+// limit is not the answer's fault.
+const WRONG_ANSWER_CODES = new Set(["invalid_otp", "replayed_otp", "invalid_fob_response", "validation_error"]);
 
 let transaction = null;
 let stopCountdown = () => {};
@@ -79,8 +82,11 @@ async function answer(fields, field) {
       showPasswordStep(describeProblem(problem));
       return;
     }
-    fail(describeProblem(problem), field);
-    if (field) field.value = "";
+    fail(describeProblem(problem), WRONG_ANSWER_CODES.has(problem.code) ? field : null);
+    if (field) {
+      field.value = "";
+      field.focus();
+    }
   }
 }
 
