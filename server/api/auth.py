@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 from typing import Literal
 
-from flask import g, request
+from flask import request
 
-from server.api.context import runtime
+from server.api.context import runtime, set_principal
 from server.db import current_session
 from server.errors import Forbidden, Unauthenticated
 from server.services.sessions import FULL_SCOPE, Principal, authenticate_bearer
@@ -55,7 +55,7 @@ def authenticate_request(access: Literal["user", "enroll", "admin"]) -> Principa
         if request.method not in SAFE_METHODS:
             check_csrf()
     principal = authenticate_bearer(current_session(), runtime(), access_token=token)
-    g.principal = principal
+    set_principal(principal)
     if access != "enroll" and principal.scope != FULL_SCOPE:
         raise Forbidden("This session may only enroll a token; sign in again with it")
     if access == "admin" and principal.user.role != "admin":

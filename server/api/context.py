@@ -6,13 +6,14 @@ import json
 import secrets
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.errors import MalformedRequest, ValidationFailed
 from server.services.audit import Actor
 from server.services.runtime import Runtime
+from server.services.sessions import Principal
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -21,10 +22,27 @@ def runtime() -> Runtime:
     return current_app.extensions["tokenward"]  # type: ignore[no-any-return]
 
 
+def _request_state() -> dict[str, Any]:
+    """Values that live as long as one request. Not `flask.g`: that lives on the app context, which a caller
+    holding one open (a console command, a test) shares across every request it makes."""
+    state: dict[str, Any] = request.environ.setdefault("tokenward.request_state", {})
+    return state
+
+
 def request_id() -> str:
-    if "request_id" not in g:
-        g.request_id = secrets.token_hex(8)
-    return str(g.request_id)
+    state = _request_state()
+    if "request_id" not in state:
+        state["request_id"] = secrets.token_hex(8)
+    return str(state["request_id"])
+
+
+def set_principal(principal: Principal) -> None:
+    _request_state()["principal"] = principal
+
+
+def current_principal() -> Principal | None:
+    principal: Principal | None = _request_state().get("principal")
+    return principal
 
 
 def client_ip() -> str:
@@ -32,7 +50,7 @@ def client_ip() -> str:
 
 
 def actor(name: str = "anonymous") -> Actor:
-    principal = g.get("principal")
+    principal = current_principal()
     return Actor(
         name=principal.user.username if principal else name, client_ip=client_ip(), request_id=request_id()
     )
@@ -52,10 +70,11 @@ def _read_body() -> bytes:
 
 def json_body() -> dict[str, Any]:
     """The body as a JSON object, whatever the Content-Type; an empty body is `{}`."""
-    if "json_body" not in g:
+    state = _request_state()
+    if "json_body" not in state:
         raw = _read_body()
         if not raw.strip():
-            g.json_body = {}
+            state["json_body"] = {}
         else:
             try:
                 data = json.loads(raw)
@@ -63,8 +82,9 @@ def json_body() -> dict[str, Any]:
                 data = None
             if not isinstance(data, dict):
                 raise MalformedRequest()
-            g.json_body = data
-    return g.json_body  # type: ignore[no-any-return]
+            state["json_body"] = data
+    body: dict[str, Any] = state["json_body"]
+    return body
 
 
 def parse_body(model: type[Model]) -> Model:
