@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, after_this_request, g, jsonify, request
+from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from server.api import metrics
 from server.api.auth import ACCESS_COOKIE, REFRESH_COOKIE, CsrfFailed, check_csrf
-from server.api.context import actor, runtime
+from server.api.context import actor, runtime, set_principal
 from server.api.contract import operation
 from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
 from server.api.sessions import challenge_json
@@ -166,7 +166,7 @@ def logout() -> Any:
     if not access_token:
         raise Unauthenticated()
     principal = sessions.authenticate_bearer(current_session(), runtime(), access_token=access_token)
-    g.principal = principal
+    set_principal(principal)
     sessions.logout(
         current_session(),
         runtime(),

@@ -9,6 +9,8 @@ import re
 from playwright.sync_api import Page, expect
 
 from server.api.auth import ACCESS_COOKIE
+from server.db import db
+from server.services import audit
 from tests.accounts import PhoneToken, bearer
 from tests.web.browsing import LiveServer, shoot_both, sign_in_with_code, sign_out
 
@@ -193,3 +195,6 @@ def test_csrf_header_is_required_and_sign_out_revokes_the_cookie(page: Page, liv
     assert ACCESS_COOKIE not in {c["name"] for c in page.context.cookies()}
     assert other_client.get("/api/v1/me", headers=cookie).status_code == 401
     assert other_client.get("/api/v1/me", headers={"Authorization": f"Bearer {access}"}).status_code == 401
+    with live.app.app_context():
+        logouts = audit.list_events(db.session, action="session.logout").events
+        assert [(event.actor, event.result) for event in logouts] == [("alice", "success")]
