@@ -49,7 +49,7 @@ def login_password(body: LoginRequest) -> Any:
         runtime(),
         username=body.username,
         password=body.password,
-        actor=actor(body.username),
+        actor=actor(),
     )
     if isinstance(result, IssuedSession):
         return {"status": "enroll", **result.as_json()}
@@ -83,7 +83,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     },
 )
 def verify(body: VerifyRequest) -> Any:
-    rt, who = runtime(), actor(body.username or "anonymous")
+    rt, who = runtime(), actor()
     if body.transaction_id is None and body.otp is None:
         assert body.username is not None
         challenge = login.start_challenge(current_session(), rt, username=body.username, actor=who)

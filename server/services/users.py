@@ -117,8 +117,23 @@ def authenticate_password(
     return user
 
 
+def _keep_an_administrator(session: Session, *, user: User) -> None:
+    """Refuses to disable or delete the last enabled administrator: nobody could unlock tokens after it."""
+    if user.role != "admin" or user.disabled:
+        return
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+    )
+    if not others:
+        raise Conflict("This is the last enabled administrator; make another one first")
+
+
 def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool, actor: Actor) -> User:
     user = get_user(session, username=username)
+    if disabled:
+        _keep_an_administrator(session, user=user)
     user.disabled = disabled
     if disabled:
         revoke_user_sessions(session, rt, user=user)
@@ -130,6 +145,7 @@ def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool
 
 def delete_user(session: Session, rt: Runtime, *, username: str, actor: Actor) -> None:
     user = get_user(session, username=username)
+    _keep_an_administrator(session, user=user)
     session.delete(user)
     record_event(session, actor=actor, action="user.delete", result="success", now=rt.now(), target=username)
     session.commit()

@@ -69,7 +69,7 @@ def password_login(body: LoginRequest) -> Any:
         runtime(),
         username=body.username,
         password=body.password,
-        actor=actor(body.username),
+        actor=actor(),
     )
     if isinstance(result, IssuedSession):
         return _signed_in(result, status="enroll")

@@ -189,6 +189,8 @@ def test_audit_log_records_attempts_with_filters_and_paging(accounts: Accounts) 
         ("login.password", "invalid_credentials"),
     }
     assert all(event["client_ip"] == "127.0.0.1" for event in failures["events"])
+    # An unauthenticated caller's failures name alice as the target, never as the one who acted.
+    assert all(event["actor"] == "anonymous" for event in failures["events"])
     page = accounts.client.get("/api/v1/admin/audit?limit=2&offset=1", headers=admin).json
     assert len(page["events"]) == 2 and page["total"] > 3
     everything = accounts.client.get("/api/v1/admin/audit?limit=500", headers=admin).json["events"]
@@ -203,3 +205,14 @@ def test_audit_log_records_attempts_with_filters_and_paging(accounts: Accounts) 
 def test_bad_audit_queries_are_422(accounts: Accounts, query: str) -> None:
     admin = bearer(accounts.admin_session())
     assert accounts.client.get(f"/api/v1/admin/audit?{query}", headers=admin).status_code == 422
+
+
+def test_the_last_enabled_administrator_cannot_be_disabled_or_deleted(accounts: Accounts) -> None:
+    admin = bearer(accounts.admin_session("root"))
+    for refused in (
+        accounts.client.post("/api/v1/admin/users/root/disable", headers=admin),
+        accounts.client.delete("/api/v1/admin/users/root", headers=admin),
+    ):
+        assert refused.status_code == 409 and refused.json["code"] == "conflict"
+    accounts.client.post("/api/v1/admin/users", json={"username": "ops", "role": "admin"}, headers=admin)
+    assert accounts.client.post("/api/v1/admin/users/root/disable", headers=admin).status_code == 200
