@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jwt
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db import rows_changed
@@ -21,6 +21,8 @@ from server.services.runtime import Runtime
 FULL_SCOPE = "session"
 ENROLL_SCOPE = "enroll"
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]
+# Core INSERT built once: a new refresh token is written by every sign-in and never read back in the request.
+_INSERT_REFRESH_TOKEN = insert(cast(Table, RefreshToken.__table__))
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,18 @@ def issue_session(
     family_id = family_id or secrets.token_hex(16)
     auth_time = now if auth_time is None else auth_time
     refresh_token = secrets.token_urlsafe(32)
-    session.add(
-        RefreshToken(
-            token_hash=_hash(refresh_token),
-            family_id=family_id,
-            user_id=user.id,
-            amr=" ".join(amr),
-            scope=scope,
-            auth_time=auth_time,
-            created_at=now,
-            expires_at=now + settings.refresh_ttl,
-        )
+    session.execute(
+        _INSERT_REFRESH_TOKEN,
+        {
+            "token_hash": _hash(refresh_token),
+            "family_id": family_id,
+            "user_id": user.id,
+            "amr": " ".join(amr),
+            "scope": scope,
+            "auth_time": auth_time,
+            "created_at": now,
+            "expires_at": now + settings.refresh_ttl,
+        },
     )
     key = rt.keys.signing_key(session, now=now)
     claims = {
