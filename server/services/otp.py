@@ -7,11 +7,11 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import pyotp
-from sqlalchemy import or_, update
+from sqlalchemy import Float, Integer, Table, bindparam, or_, update
 from sqlalchemy.orm import Session
 
 from server.db import rows_changed
@@ -24,6 +24,26 @@ from server.services.token_secrets import token_secret
 ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 SECRET_BASE32_CHARS = 32  # 160 bits, the RFC 4226 recommendation (pyotp refuses < 112 bits)
 _CODE = re.compile(r"^[0-9]{6,8}$")
+
+# The consuming UPDATEs, built once as Core statements (the ORM's bulk-update path would also try to
+# synchronise the loaded token, which nothing reads before the commit expires it).
+_TOKENS = cast(Table, Token.__table__)
+_TOKEN_ID = bindparam("token_id", type_=_TOKENS.c.id.type)
+_VALUE = bindparam("value", type_=Integer)  # the time step or counter being consumed
+_NOW = bindparam("now", type_=Float)
+_CONSUME_TIME_STEP = (
+    update(_TOKENS)
+    .where(
+        _TOKENS.c.id == _TOKEN_ID,
+        or_(_TOKENS.c.last_time_step.is_(None), _TOKENS.c.last_time_step < _VALUE),
+    )
+    .values(last_time_step=_VALUE, fail_count=0, last_used_at=_NOW)
+)
+_CONSUME_COUNTER = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == _TOKEN_ID, _TOKENS.c.counter <= _VALUE)
+    .values(counter=_VALUE + 1, fail_count=0, last_used_at=_NOW)
+)
 
 
 @dataclass(frozen=True)
@@ -106,15 +126,8 @@ def find_match(
 
 def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> OtpAccepted:
     """Marks step/counter `value` used by one conditional UPDATE; 0 rows means someone used it first."""
-    now = rt.now()
-    query = update(Token).where(Token.id == token.id)
-    if token.type == "totp":
-        query = query.where(or_(Token.last_time_step.is_(None), Token.last_time_step < value)).values(
-            last_time_step=value, fail_count=0, last_used_at=now
-        )
-    else:
-        query = query.where(Token.counter <= value).values(counter=value + 1, fail_count=0, last_used_at=now)
-    if rows_changed(session.execute(query)) != 1:
+    query = _CONSUME_TIME_STEP if token.type == "totp" else _CONSUME_COUNTER
+    if rows_changed(session.execute(query, {"token_id": token.id, "value": value, "now": rt.now()})) != 1:
         raise ReplayedOtp()
     if token.type == "totp":
         return OtpAccepted(token.id, time_step=value)
