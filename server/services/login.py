@@ -23,7 +23,12 @@ from server.services.runtime import Runtime
 from server.services.sessions import ENROLL_SCOPE, IssuedSession, amr_for, issue_session
 from server.services.tokens import active_tokens
 from server.services.transactions import begin_transaction, claim_attempt, consume_transaction
-from server.services.users import USERNAME_PATTERN, authenticate_password, find_user
+from server.services.users import (
+    USERNAME_PATTERN,
+    authenticate_password,
+    find_user,
+    find_user_with_tokens,
+)
 
 FACTORS: tuple[Factor, ...] = (otp.FACTOR, fob.FACTOR, webauthn.FACTOR)
 
@@ -122,7 +127,8 @@ def verify_transaction(
     try:
         transaction = claim_attempt(session, rt, transaction_id=transaction_id)
         user = session.get(User, transaction.user_id) if transaction.user_id is not None else None
-        accepted = _check_factor(session, rt, factor, transaction=transaction, user=user, answer=answer)
+        tokens = active_tokens(session, user_id=user.id, types=factor.token_types) if user is not None else []
+        accepted = _check_factor(session, rt, factor, transaction=transaction, tokens=tokens, answer=answer)
         user = _owner(session, accepted, expected=user)
         consume_transaction(session, rt, transaction_id=transaction_id)
     except TokenwardError as err:
@@ -141,11 +147,12 @@ def verify_one_step(
     try:
         if password is not None:
             user = authenticate_password(session, rt, username=username, password=password, actor=actor)
+            tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
         else:
-            user = find_user(session, username=username)
+            user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
             if user is not None and user.disabled:
-                user = None
-        accepted = _check_factor(session, rt, factor, transaction=None, user=user, answer=code)
+                user, tokens = None, []
+        accepted = _check_factor(session, rt, factor, transaction=None, tokens=tokens, answer=code)
     except TokenwardError as err:
         _record_failure(session, rt, actor=actor, action="verify.otp", user=user, error=err)
         raise
@@ -160,11 +167,11 @@ def _check_factor(
     factor: Factor,
     *,
     transaction: LoginTransaction | None,
-    user: User | None,
+    tokens: list[Token],
     answer: Any,
 ) -> Accepted:
-    """Runs the factor against the user's unlocked tokens of its kind; a failure counts against each."""
-    tokens = active_tokens(session, user_id=user.id, types=factor.token_types) if user is not None else []
+    """Runs the factor against the user's unlocked tokens of its kind (`tokens`: the user's active tokens of
+    the factor's types); a failure counts against each."""
     usable = [token for token in tokens if not is_locked(token, threshold=rt.settings.lockout_threshold)]
     if tokens and not usable:
         raise TokenLocked()

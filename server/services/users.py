@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, InvalidCredentials, NotFound, ValidationFailed
-from server.models import User
+from server.models import Token, User
 from server.services.audit import Actor, record_event
 from server.services.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -69,6 +70,30 @@ def find_user(session: Session, *, username: str) -> User | None:
     if not USERNAME_PATTERN.match(username):
         return None
     return session.scalar(select(User).where(User.username == username))
+
+
+@cache
+def _user_and_active_tokens(types: tuple[str, ...]) -> Select[User, Token | None]:
+    """Built once per token-type set: the user by name, outer-joined to their active tokens of those types, in
+    the order `tokens.active_tokens` gives."""
+    return (
+        select(User, Token)
+        .outerjoin(Token, and_(Token.user_id == User.id, Token.state == "active", Token.type.in_(types)))
+        .where(User.username == bindparam("username"))
+        .order_by(Token.last_used_at.desc().nulls_last(), Token.created_at)
+    )
+
+
+def find_user_with_tokens(
+    session: Session, *, username: str, types: tuple[str, ...]
+) -> tuple[User | None, list[Token]]:
+    """`find_user`, then `tokens.active_tokens(types=…)` of that user, in one round trip (one-step verify)."""
+    if not USERNAME_PATTERN.match(username):
+        return None, []
+    rows = session.execute(_user_and_active_tokens(types), {"username": username}).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [token for _user, token in rows if token is not None]
 
 
 def get_user(session: Session, *, username: str) -> User:
