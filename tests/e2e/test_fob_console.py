@@ -24,9 +24,7 @@ from flask.testing import FlaskClient
 
 from devices.fob.emulator import FobEmulator
 from devices.fob.protocol import ProvisionRequest
-from tests.e2e.test_token_import_console import TOKENWARD, Console
-from tests.e2e.test_token_import_console import api as api
-from tests.e2e.test_token_import_console import console as console
+from tests.e2e.conftest import TOKENWARD, Console
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,6 @@ sign in over the HTTP API with the same authenticator (its state file) through p
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,75 +13,11 @@ from flask import Flask
 
 from devices.fido.hid import list_security_keys
 from devices.fido.soft_authenticator import SoftAuthenticator
-from server.app import create_app
-from server.config import RateLimits, Settings
-from server.db import db
+from tests.accounts import PASSWORD
+from tests.e2e.conftest import Console
 from tests.webauthn_client import SecurityKey
 
 pytestmark = pytest.mark.slow
-
-TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
-PASSWORD = "correct horse battery"
-
-
-class Console:
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.cwd = tmp_path
-        self.instance_dir = tmp_path / "instance"
-        self.database_url = database_url
-        self.env = {
-            **os.environ,
-            "TOKENWARD_INSTANCE_DIR": str(self.instance_dir),
-            "TOKENWARD_DATABASE_URL": database_url,
-            "TOKENWARD_RATE_LIMITS": "off",
-            "COLUMNS": "400",
-        }
-
-    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TOKENWARD, *args],
-            cwd=self.cwd,
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    def ok(self, *args: str, stdin: str = "") -> str:
-        result = self.run(*args, stdin=stdin)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def fails(self, *args: str, stdin: str = "") -> str:
-        result = self.run(*args, stdin=stdin)
-        assert result.returncode != 0, (result.stdout, result.stderr)
-        assert "Traceback" not in result.stderr
-        lines = [line for line in result.stderr.splitlines() if not line.endswith("…")]  # touch prompts
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-        return lines[0]
-
-
-@pytest.fixture
-def console(tmp_path: Path, database_url: str) -> Console:
-    return Console(tmp_path, database_url)
-
-
-@pytest.fixture
-def api(console: Console) -> Iterator[Flask]:
-    """An app on the console's database, with the default public URL (so the same origin and RP ID)."""
-    app = create_app(
-        Settings(
-            instance_dir=console.instance_dir,
-            database_url=console.database_url,
-            rate_limits=RateLimits.parse("off"),
-        )
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
 
 
 def _add_alice(console: Console) -> None:

@@ -9,11 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pskc
@@ -21,9 +16,7 @@ import pyotp
 import pytest
 from flask import Flask
 
-from server.app import create_app
-from server.config import RateLimits, Settings
-from server.db import db
+from tests.e2e.conftest import Console
 
 pytestmark = pytest.mark.slow
 
@@ -34,70 +27,6 @@ CSV = (
     f"CSV-H, {HOTP_KEY.hex()}, hotp, 6, 0\n"
     f"CSV-T, {HOTP_KEY.hex()}, totp, 8, 30\n"
 )
-TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
-
-
-class Console:
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.cwd = tmp_path
-        self.instance_dir = tmp_path / "instance"
-        self.database_url = database_url
-        self.env = {
-            **os.environ,
-            "TOKENWARD_INSTANCE_DIR": str(self.instance_dir),
-            "TOKENWARD_DATABASE_URL": database_url,
-            "TOKENWARD_RATE_LIMITS": "off",
-            "COLUMNS": "400",  # rich's progress and tables; errors stay one line regardless (test below)
-        }
-
-    def run(
-        self, *args: str, stdin: str = "", env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TOKENWARD, *args],
-            cwd=self.cwd,
-            env=env or self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    def ok(self, *args: str, stdin: str = "") -> str:
-        result = self.run(*args, stdin=stdin)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def fails(self, *args: str, stdin: str = "") -> str:
-        """The one stderr line of a failed command."""
-        result = self.run(*args, stdin=stdin)
-        assert result.returncode == 1, (result.stdout, result.stderr)
-        assert "Traceback" not in result.stderr
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-        return lines[0]
-
-
-@pytest.fixture
-def console(tmp_path: Path, database_url: str) -> Console:
-    return Console(tmp_path, database_url)
-
-
-@pytest.fixture
-def api(console: Console) -> Iterator[Flask]:
-    """An app on the console's database and instance directory (so it opens the same sealed secrets)."""
-    app = create_app(
-        Settings(
-            instance_dir=console.instance_dir,
-            database_url=console.database_url,
-            rate_limits=RateLimits.parse("off"),
-        )
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
 
 
 def _pskc(path: Path, *, psk: bytes | None = None) -> Path:

@@ -1,0 +1,83 @@
+"""The real `tokenward` console as a separate process on the test's database, and an app on the same
+database and instance directory (so it opens the same sealed secrets and has the console's origin)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from server.app import create_app
+from server.config import RateLimits, Settings
+from server.db import db
+
+TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
+
+
+class Console:
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        self.cwd = tmp_path
+        self.instance_dir = tmp_path / "instance"
+        self.database_url = database_url
+        self.env = {
+            **os.environ,
+            "TOKENWARD_INSTANCE_DIR": str(self.instance_dir),
+            "TOKENWARD_DATABASE_URL": database_url,
+            "TOKENWARD_RATE_LIMITS": "off",
+            "COLUMNS": "400",  # rich's progress and tables; errors stay one line regardless
+        }
+
+    def run(
+        self, *args: str, stdin: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TOKENWARD, *args],
+            cwd=self.cwd,
+            env=env or self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def ok(self, *args: str, stdin: str = "") -> str:
+        result = self.run(*args, stdin=stdin)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def fails(self, *args: str, stdin: str = "") -> str:
+        """The one stderr line of a failed command (prompts such as "Touch your key…" aside)."""
+        result = self.run(*args, stdin=stdin)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if not line.endswith("…")]
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        return lines[0]
+
+
+@pytest.fixture
+def console(tmp_path: Path, database_url: str) -> Console:
+    return Console(tmp_path, database_url)
+
+
+@pytest.fixture
+def api(console: Console) -> Iterator[Flask]:
+    """Built with the default public URL, as the console is (the same WebAuthn origin and RP ID)."""
+    app = create_app(
+        Settings(
+            instance_dir=console.instance_dir,
+            database_url=console.database_url,
+            rate_limits=RateLimits.parse("off"),
+        )
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
