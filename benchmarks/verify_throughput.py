@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the test helpers live in the repository, not the package
     sys.path.insert(0, str(ROOT))
 
-from provisioning.serve import WORKER_TIMEOUT_SECONDS  # noqa: E402
+from provisioning.serve import gunicorn_argv  # noqa: E402
 from tests.e2e.serve_process import (  # noqa: E402
     PASSWORD,
     ServeProcess,
@@ -197,30 +197,6 @@ def create_holders(base_url: str, admin: dict[str, str], count: int) -> list[Hol
         return list(pool.map(one, range(count)))
 
 
-def gunicorn_argv(app: str, *, workers: int, config: str = "python:server.gunicorn_config") -> list[str]:
-    """The command line `tokenward serve` execs (provisioning/serve.py), for another app."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        str(workers),
-        "--timeout",
-        str(WORKER_TIMEOUT_SECONDS),
-        "--access-logfile",
-        "-",
-        "--error-logfile",
-        "-",
-        "--config",
-        config,
-        "--chdir",
-        str(ROOT),
-        app,
-    ]
-
-
 @contextmanager
 def database(url: str | None, directory: Path) -> Iterator[str]:
     """A new SQLite file (default), or a new schema on the given PostgreSQL, dropped afterwards; the server
@@ -308,8 +284,13 @@ def main() -> None:
 
         bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
         (tmp / "bare-metrics").mkdir()
-        argv = gunicorn_argv("benchmarks.bare_flask_app:app", workers=args.workers)
-        with ServeProcess.launch(argv, bare_env, log_path=tmp / "bare.log") as bare_server:
+        argv = gunicorn_argv(
+            "benchmarks.bare_flask_app:app",
+            bind="127.0.0.1:0",
+            workers=args.workers,
+            control_socket=tmp / "bare.ctl",
+        )
+        with ServeProcess.launch(argv, bare_env, log_path=tmp / "bare.log", cwd=ROOT) as bare_server:
             bare = drive_elsewhere(bare_server, holders, args.connections, args.seconds, args.max_requests)
         report("bare flask", bare)
     if bare.rate:

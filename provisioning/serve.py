@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import click
 import gunicorn
@@ -35,12 +36,24 @@ def serve(host: str, port: int, workers: int) -> None:
     metrics_dir.mkdir(mode=0o700)
     out.print(f"Tokenward on http://{host}:{port} (public URL {public_url}), {workers} workers", markup=False)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    argv = gunicorn_argv(
+        "server.app:create_app()",
+        bind=f"{host}:{port}",
+        workers=workers,
+        control_socket=instance_dir / "gunicorn.ctl",
+    )
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)  # noqa: S606 (argv is ours, no shell)
+
+
+def gunicorn_argv(app: str, *, bind: str, workers: int, control_socket: Path) -> list[str]:
+    """The gunicorn command line serving `app` (a gunicorn app spec) with our config and timeouts."""
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
         "--bind",
-        f"{host}:{port}",
+        bind,
         "--workers",
         str(workers),
         "--timeout",
@@ -53,7 +66,6 @@ def serve(host: str, port: int, workers: int) -> None:
         "python:server.gunicorn_config",
     ]
     if tuple(gunicorn.version_info) >= CONTROL_SOCKET_SINCE:
-        argv += ["--control-socket", str(instance_dir / "gunicorn.ctl")]
-    argv.append("server.app:create_app()")
-    sys.stdout.flush()
-    os.execve(sys.executable, argv, env)  # noqa: S606 (argv is ours, no shell)
+        argv += ["--control-socket", str(control_socket)]
+    argv.append(app)
+    return argv
