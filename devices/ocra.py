@@ -22,6 +22,7 @@ __all__ = [
     "OcraSuite",
     "OcraSuiteError",
     "TimeStep",
+    "as_suite",
     "hash_pin",
     "ocra_response",
     "random_challenge",
@@ -145,7 +146,8 @@ class OcraSuite:
         return f"OCRA-1:HOTP-{self.hash_name}-{self.digits}:{'-'.join(inputs)}"
 
 
-def _as_suite(suite: OcraSuite | str) -> OcraSuite:
+def as_suite(suite: OcraSuite | str) -> OcraSuite:
+    """The suite itself, or the text parsed (`OcraSuiteError` for a bad one)."""
     return suite if isinstance(suite, OcraSuite) else OcraSuite.parse(suite)
 
 
@@ -237,7 +239,7 @@ def ocra_response(
     Every input the suite names is required and every input it does not name is refused, so that a mistake in
     a caller's configuration surfaces as an `OcraInputError` instead of a silently different response.
     """
-    parsed = _as_suite(suite)
+    parsed = as_suite(suite)
     if not isinstance(key, bytes) or not key:
         raise OcraInputError("the key must be non-empty bytes")
     message = b"".join(
@@ -257,7 +259,7 @@ def ocra_response(
 
 def hash_pin(suite: OcraSuite | str, pin: str) -> bytes:
     """The P input for a PIN (its UTF-8 bytes hashed with the suite's PIN hash)."""
-    parsed = _as_suite(suite)
+    parsed = as_suite(suite)
     if parsed.pin_hash_name is None:
         raise OcraInputError("the suite takes no PIN")
     return hashlib.new(parsed.pin_hash_name.lower(), pin.encode("utf-8")).digest()
@@ -265,14 +267,14 @@ def hash_pin(suite: OcraSuite | str, pin: str) -> bytes:
 
 def random_challenge(suite: OcraSuite | str) -> str:
     """A fresh challenge of the suite's format and maximum length, from `secrets`."""
-    parsed = _as_suite(suite)
+    parsed = as_suite(suite)
     alphabet = _RANDOM_ALPHABETS[parsed.question_format]
     return "".join(secrets.choice(alphabet) for _ in range(parsed.question_length))
 
 
 def time_step_at(suite: OcraSuite | str, unix_seconds: float) -> int:
     """The T input at a UNIX time: whole time steps of the suite's granularity since the epoch."""
-    parsed = _as_suite(suite)
+    parsed = as_suite(suite)
     if parsed.time_step is None:
         raise OcraInputError("the suite takes no time step")
     if parsed.time_step.seconds == 0:

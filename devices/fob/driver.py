@@ -50,7 +50,7 @@ from devices.fob.protocol import (
     parse_reply,
     redact,
 )
-from devices.ocra import OcraSuite
+from devices.ocra import OcraSuite, as_suite
 
 __all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_TIMEOUT_SECONDS", "SerialFob"]
 
@@ -138,8 +138,9 @@ class SerialFob:
 
         Raises `FobAlreadyProvisioned` for a fob that holds a secret: wipe it first.
         """
-        parsed = suite if isinstance(suite, OcraSuite) else OcraSuite.parse(suite)
-        self._command(partial(ProvisionRequest, suite=parsed, secret=secret, pin_hash=pin_hash), DoneReply)
+        self._command(
+            partial(ProvisionRequest, suite=as_suite(suite), secret=secret, pin_hash=pin_hash), DoneReply
+        )
 
     def respond(
         self,
