@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from devices.fido.soft_authenticator import SoftAuthenticator
 from server.db import db
 from server.models import Token
 from tests.accounts import Accounts
@@ -88,14 +87,6 @@ def _assert_problem(response: Any) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.json)
     assert response.mimetype == "application/problem+json"
     assert isinstance(response.json["code"], str)
-
-
-@pytest.fixture
-def passkey(accounts: Accounts) -> SecurityKey:
-    accounts.create_user("alice")
-    key = SecurityKey(accounts.client, device=SoftAuthenticator(builtin_uv=True))
-    key.enroll(accounts.enroll_session("alice"))
-    return key
 
 
 @SETTINGS

@@ -19,14 +19,6 @@ from tests.accounts import Accounts, bearer
 from tests.webauthn_client import SecurityKey, b64url, lax_browser, ok, unb64url
 
 
-@pytest.fixture
-def key(accounts: Accounts) -> SecurityKey:
-    accounts.create_user("alice")
-    security_key = SecurityKey(accounts.client, device=SoftAuthenticator(builtin_uv=True))
-    security_key.enroll(accounts.enroll_session("alice"))
-    return security_key
-
-
 def refused(response: TestResponse, code: str, status: int = 401) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.json)
     assert response.mimetype == "application/problem+json"
@@ -47,15 +39,15 @@ def _flip_last(raw: bytearray) -> None:
     raw[-1] ^= 0x01
 
 
-def test_a_wrong_origin(accounts: Accounts, key: SecurityKey) -> None:
-    elsewhere = SecurityKey(accounts.client, device=key.device, origin="http://localhost:8080")
-    challenge = key.start_login("alice")
+def test_a_wrong_origin(accounts: Accounts, passkey: SecurityKey) -> None:
+    elsewhere = SecurityKey(accounts.client, device=passkey.device, origin="http://localhost:8080")
+    challenge = passkey.start_login("alice")
     body = refused(
         elsewhere.verify(challenge["transaction_id"], elsewhere.sign(challenge)), "invalid_credential"
     )
     assert "origin" in str(body["detail"]).lower()
     new_key = SecurityKey(accounts.client, origin="http://localhost:8080")
-    session = key.login("alice")
+    session = passkey.login("alice")
     pending = new_key.begin_enrollment(session)
     refused(new_key.activate(session, pending["id"], new_key.create(pending)), "invalid_credential")
 
@@ -86,20 +78,20 @@ def test_a_wrong_rp_id_at_login(accounts: Accounts, tmp_path: Path) -> None:
     assert "RP ID" in body["detail"]
 
 
-def test_a_replayed_assertion(key: SecurityKey) -> None:
-    challenge = key.start_login("alice")
-    assertion = key.sign(challenge)
-    ok(key.verify(challenge["transaction_id"], assertion))
-    refused(key.verify(challenge["transaction_id"], assertion), "transaction_expired")
-    refused(key.verify(key.start_login("alice")["transaction_id"], assertion), "invalid_credential")
+def test_a_replayed_assertion(passkey: SecurityKey) -> None:
+    challenge = passkey.start_login("alice")
+    assertion = passkey.sign(challenge)
+    ok(passkey.verify(challenge["transaction_id"], assertion))
+    refused(passkey.verify(challenge["transaction_id"], assertion), "transaction_expired")
+    refused(passkey.verify(passkey.start_login("alice")["transaction_id"], assertion), "invalid_credential")
 
 
-def test_another_transactions_challenge(key: SecurityKey) -> None:
-    first, second = key.start_login("alice"), key.start_login("alice")
-    assertion = key.sign(first)
-    body = refused(key.verify(second["transaction_id"], assertion), "invalid_credential")
+def test_another_transactions_challenge(passkey: SecurityKey) -> None:
+    first, second = passkey.start_login("alice"), passkey.start_login("alice")
+    assertion = passkey.sign(first)
+    body = refused(passkey.verify(second["transaction_id"], assertion), "invalid_credential")
     assert "challenge" in body["detail"].lower()
-    ok(key.verify(first["transaction_id"], assertion))  # its own transaction still takes it
+    ok(passkey.verify(first["transaction_id"], assertion))  # its own transaction still takes it
 
 
 @pytest.mark.parametrize(
@@ -111,10 +103,10 @@ def test_another_transactions_challenge(key: SecurityKey) -> None:
     ],
     ids=["signature", "authenticator-data", "client-data"],
 )
-def test_a_tampered_assertion(key: SecurityKey, field: str, change: Any) -> None:
-    challenge = key.start_login("alice")
-    tampered = _tamper(key.sign(challenge), field, change)
-    refused(key.verify(challenge["transaction_id"], tampered), "invalid_credential")
+def test_a_tampered_assertion(passkey: SecurityKey, field: str, change: Any) -> None:
+    challenge = passkey.start_login("alice")
+    tampered = _tamper(passkey.sign(challenge), field, change)
+    refused(passkey.verify(challenge["transaction_id"], tampered), "invalid_credential")
 
 
 def test_a_tampered_registration(accounts: Accounts) -> None:
@@ -130,13 +122,15 @@ def test_a_tampered_registration(accounts: Accounts) -> None:
     refused(forger.activate(session, pending["id"], tampered), "invalid_credential")
 
 
-def test_a_counter_regression_disables_the_key(accounts: Accounts, key: SecurityKey) -> None:
-    key.login("alice")
-    key.login("alice")  # the server has seen counter 2
-    [credential_id] = key.credential_ids
-    key.device.set_sign_count(credential_id, 0)  # a clone that starts over
-    challenge = key.start_login("alice")
-    refused(key.verify(challenge["transaction_id"], key.sign(challenge)), "credential_counter_regressed")
+def test_a_counter_regression_disables_the_key(accounts: Accounts, passkey: SecurityKey) -> None:
+    passkey.login("alice")
+    passkey.login("alice")  # the server has seen counter 2
+    [credential_id] = passkey.credential_ids
+    passkey.device.set_sign_count(credential_id, 0)  # a clone that starts over
+    challenge = passkey.start_login("alice")
+    refused(
+        passkey.verify(challenge["transaction_id"], passkey.sign(challenge)), "credential_counter_regressed"
+    )
     admin = accounts.admin_session()
     [token] = ok(accounts.client.get("/api/v1/admin/tokens?username=alice", headers=bearer(admin)))["tokens"]
     assert token["state"] == "disabled"
@@ -147,59 +141,63 @@ def test_a_counter_regression_disables_the_key(accounts: Accounts, key: Security
     assert event["target"] == f"token:{token['id']}" and event["result"] == "failure"
     assert event["reason"] == "credential_counter_regressed"
     assert accounts.login("alice")["status"] == "enroll"  # the key no longer counts as a factor
-    key.device.set_sign_count(credential_id, 100)  # even a higher counter cannot revive it
-    passkey = key.start_passkey_login()
-    refused(key.verify(passkey["transaction_id"], key.sign(passkey)), "invalid_credential")
+    passkey.device.set_sign_count(credential_id, 100)  # even a higher counter cannot revive it
+    discoverable = passkey.start_passkey_login()
+    refused(passkey.verify(discoverable["transaction_id"], passkey.sign(discoverable)), "invalid_credential")
 
 
-def test_an_equal_counter_is_a_regression(key: SecurityKey) -> None:
-    key.login("alice")
-    key.device.set_sign_count(key.credential_ids[0], 0)  # the next assertion says 1 again
-    challenge = key.start_login("alice")
-    refused(key.verify(challenge["transaction_id"], key.sign(challenge)), "credential_counter_regressed")
+def test_an_equal_counter_is_a_regression(passkey: SecurityKey) -> None:
+    passkey.login("alice")
+    passkey.device.set_sign_count(passkey.credential_ids[0], 0)  # the next assertion says 1 again
+    challenge = passkey.start_login("alice")
+    refused(
+        passkey.verify(challenge["transaction_id"], passkey.sign(challenge)), "credential_counter_regressed"
+    )
 
 
-def test_an_unknown_credential(accounts: Accounts, key: SecurityKey) -> None:
+def test_an_unknown_credential(accounts: Accounts, passkey: SecurityKey) -> None:
     stranger = SecurityKey(accounts.client, device=SoftAuthenticator(builtin_uv=True))
     accounts.create_user("bob")
     bob_session = accounts.enroll_session("bob")
     pending = stranger.begin_enrollment(bob_session)
     stranger.create(pending)  # the key made a credential, the server never activated it
-    challenge = key.start_login("alice")
+    challenge = passkey.start_login("alice")
     refused(
         stranger.verify(challenge["transaction_id"], stranger.sign(challenge, allow=[])), "invalid_credential"
     )
-    passkey = stranger.start_passkey_login()
-    refused(stranger.verify(passkey["transaction_id"], stranger.sign(passkey)), "invalid_credential")
+    discoverable = stranger.start_passkey_login()
+    refused(
+        stranger.verify(discoverable["transaction_id"], stranger.sign(discoverable)), "invalid_credential"
+    )
 
 
-def test_another_users_key(accounts: Accounts, key: SecurityKey) -> None:
+def test_another_users_key(accounts: Accounts, passkey: SecurityKey) -> None:
     accounts.create_user("bob")
     bobs = SecurityKey(accounts.client)
     bobs.enroll(accounts.enroll_session("bob"))
-    challenge = key.start_login("alice")
+    challenge = passkey.start_login("alice")
     refused(
         bobs.verify(challenge["transaction_id"], bobs.sign(challenge, allow=bobs.credential_ids)),
         "invalid_credential",
     )
 
 
-def test_a_disabled_key(accounts: Accounts, key: SecurityKey) -> None:
+def test_a_disabled_key(accounts: Accounts, passkey: SecurityKey) -> None:
     spare = SecurityKey(accounts.client, device=SoftAuthenticator(builtin_uv=True))
-    spare_id = spare.enroll(key.login("alice"))
+    spare_id = spare.enroll(passkey.login("alice"))
     admin = accounts.admin_session()
     ok(accounts.client.post(f"/api/v1/admin/tokens/{spare_id}/disable", headers=bearer(admin)))
-    challenge = key.start_login("alice")
+    challenge = passkey.start_login("alice")
     assert [
         unb64url(c["id"]) for c in challenge["webauthn"]["publicKey"]["allowCredentials"]
-    ] == key.credential_ids
+    ] == passkey.credential_ids
     refused(
         spare.verify(challenge["transaction_id"], spare.sign(challenge, allow=spare.credential_ids)),
         "invalid_credential",
     )
-    passkey = spare.start_passkey_login()
-    refused(spare.verify(passkey["transaction_id"], spare.sign(passkey)), "invalid_credential")
-    key.login("alice")  # the other key still works
+    discoverable = spare.start_passkey_login()
+    refused(spare.verify(discoverable["transaction_id"], spare.sign(discoverable)), "invalid_credential")
+    passkey.login("alice")  # the other key still works
 
 
 def test_the_same_credential_registered_twice(accounts: Accounts, monkeypatch: pytest.MonkeyPatch) -> None:
