@@ -14,7 +14,7 @@ from devices.fob.driver import SerialFob
 from devices.ocra import OcraSuite, ocra_response
 from server.clock import FrozenClock
 from server.db import db
-from server.errors import Conflict, InvalidFobResponse, TokenLocked, ValidationFailed
+from server.errors import Conflict, InvalidFobResponse, TokenLocked, TransactionExpired, ValidationFailed
 from server.models import AuditEvent, LoginTransaction, Token, User
 from server.services import fob, login, users
 from server.services.audit import Actor
@@ -100,7 +100,7 @@ def test_the_default_suite_logs_in_once_with_hwk(rt: Runtime, user: User, driver
     assert transaction.fob_challenge is not None
     response = driver.respond(transaction.fob_challenge)
     assert _verify(rt, transaction, response) == {"hwk", "pwd", "mfa"}
-    with pytest.raises(Exception, match="expired or was already used"):
+    with pytest.raises(TransactionExpired, match="expired or was already used"):
         _verify(rt, transaction, response)
 
 
