@@ -109,6 +109,11 @@ class OcraSuite:
         if _SUITE_PATTERN.fullmatch(str(self)) is None:
             raise OcraSuiteError("not a valid OCRA-1 suite (RFC 6287 §6)")
 
+    @property
+    def pin_hash_size(self) -> int | None:
+        """The length in bytes of the PIN hash the suite takes; None for a suite without a PIN."""
+        return None if self.pin_hash_name is None else _DIGEST_SIZES[self.pin_hash_name]
+
     @classmethod
     def parse(cls, text: str) -> OcraSuite:
         if not isinstance(text, str) or len(text) > _MAX_SUITE_LENGTH:
@@ -198,7 +203,7 @@ def _pin_bytes(suite: OcraSuite, pin_hash: bytes | None) -> bytes:
         return b""
     if pin_hash is None:
         raise OcraInputError("the suite needs a PIN hash")
-    if not isinstance(pin_hash, bytes) or len(pin_hash) != _DIGEST_SIZES[suite.pin_hash_name]:
+    if not isinstance(pin_hash, bytes) or len(pin_hash) != suite.pin_hash_size:
         raise OcraInputError(f"the PIN hash must be a {suite.pin_hash_name} digest")
     return pin_hash
 

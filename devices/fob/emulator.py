@@ -10,7 +10,6 @@ failures a host must survive: slow, garbled or lost replies, an unplugged cable,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -329,10 +328,7 @@ class FobEmulator:
         suite = request.suite
         if suite.session_length is not None and suite.session_length > MAX_SESSION_BYTES:
             raise FobRefused(FobErrorCode.UNSUPPORTED_SUITE)
-        pin_size = (
-            None if suite.pin_hash_name is None else hashlib.new(suite.pin_hash_name.lower()).digest_size
-        )
-        if pin_size != (None if request.pin_hash is None else len(request.pin_hash)):
+        if suite.pin_hash_size != (None if request.pin_hash is None else len(request.pin_hash)):
             raise FobRefused(FobErrorCode.BAD_INPUT)
         provisioned = replace(self._state, suite=str(suite), secret=request.secret, pin_hash=request.pin_hash)
         if self.faults.power_loss_on_provision:
