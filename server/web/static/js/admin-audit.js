@@ -3,7 +3,7 @@ import "./topbar.js";
 import { api } from "./api.js";
 import { badge, byId, cell, enableControls, h, noValue, quiet, say } from "./elements.js";
 import { formatTime } from "./format.js";
-import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
+import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager, wireFilters } from "./listing.js";
 import { describeProblem } from "./messages.js";
 
 const status = byId("admin-status");
@@ -61,12 +61,7 @@ function reload(from) {
   load(from).catch((problem) => say(status, describeProblem(problem), "error"));
 }
 
-filters.addEventListener("submit", (event) => {
-  event.preventDefault();
-  reload(0);
-});
-// The form's reset event fires before the fields are cleared; read them on the next turn.
-filters.addEventListener("reset", () => window.setTimeout(() => reload(0)));
+wireFilters(filters, reload);
 
 enableControls();
 reload(offset);

@@ -16,7 +16,7 @@ import {
   wireDialogs,
 } from "./elements.js";
 import { formatTime, givenName, tokenKind, tokenName } from "./format.js";
-import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager } from "./listing.js";
+import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager, wireFilters } from "./listing.js";
 import { describeProblem } from "./messages.js";
 
 const OTP_TYPES = new Set(["totp", "hotp"]);
@@ -164,14 +164,12 @@ assignForm.addEventListener("submit", async (event) => {
     `${tokenName(selected)} now belongs to ${username}.`);
 });
 
-filters.addEventListener("submit", (event) => {
-  event.preventDefault();
+function reload(from) {
   quiet(status);
-  load(0).catch((problem) => say(status, describeProblem(problem), "error"));
-});
-filters.addEventListener("reset", () => {
-  window.setTimeout(() => load(0).catch((problem) => say(status, describeProblem(problem), "error")));
-});
+  load(from).catch((problem) => say(status, describeProblem(problem), "error"));
+}
+
+wireFilters(filters, reload);
 wireDialogs();
 enableControls();
 

@@ -72,3 +72,13 @@ export function renderPager(nav, { offset, shown, total, noun, go }) {
 export function emptyRow(columns, text) {
   return h("tr", { class: "empty-row" }, h("td", { colspan: columns, text }));
 }
+
+// Apply loads the first page of what the filters now say; so does Reset, on the next turn (the form's reset
+// event fires before the fields are cleared).
+export function wireFilters(form, reload) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    reload(0);
+  });
+  form.addEventListener("reset", () => window.setTimeout(() => reload(0)));
+}
