@@ -83,11 +83,17 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     },
 )
 def verify(body: VerifyRequest) -> Any:
-    rt, who = runtime(), actor()
     if body.transaction_id is None and body.otp is None:
         assert body.username is not None
-        challenge = login.start_challenge(current_session(), rt, username=body.username, actor=who)
+        challenge = login.start_challenge(current_session(), runtime(), username=body.username, actor=actor())
         return challenge_json(challenge, status="challenge")
+    return run_verify(body).as_json()
+
+
+def run_verify(body: VerifyRequest) -> IssuedSession:
+    """Runs an answered `VerifyRequest` (a transaction's answer, or a one-step code) and times it in the
+    verify metrics; shared by `POST /api/v1/verify` and the pages' `POST /web/session/verify`."""
+    rt, who = runtime(), actor()
     answer_field = next(
         name for name in ("otp", "fob_response", "credential") if getattr(body, name) is not None
     )
@@ -116,7 +122,7 @@ def verify(body: VerifyRequest) -> Any:
         metrics.observe_verify(answer_field, err.code, time.perf_counter() - started)
         raise
     metrics.observe_verify(answer_field, "success", time.perf_counter() - started)
-    return issued.as_json()
+    return issued
 
 
 @operation(

@@ -8,17 +8,15 @@ submit and a same-origin `Origin` header: browsers send one with every POST, so 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
-from server.api import metrics
 from server.api.auth import ACCESS_COOKIE, REFRESH_COOKIE, CsrfFailed, check_csrf
 from server.api.context import actor, runtime, set_principal
 from server.api.contract import operation
 from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
-from server.api.sessions import challenge_json
+from server.api.sessions import challenge_json, run_verify
 from server.db import current_session
 from server.errors import TokenwardError, Unauthenticated, ValidationFailed
 from server.services import login, sessions
@@ -26,8 +24,6 @@ from server.services.sessions import IssuedSession
 from server.web.cookies import clear_session_cookies, set_session_cookies
 
 bp = Blueprint("web_session", __name__, url_prefix="/web/session")
-
-ANSWER_FIELDS = ("otp", "fob_response", "credential")
 
 
 @bp.before_request
@@ -108,21 +104,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
 def verify_answer(body: VerifyRequest) -> Any:
     if body.transaction_id is None:
         raise ValidationFailed("give transaction_id and one of otp, fob_response, credential")
-    answer_field = next(name for name in ANSWER_FIELDS if getattr(body, name) is not None)
-    started = time.perf_counter()
-    try:
-        issued = login.verify_transaction(
-            current_session(),
-            runtime(),
-            transaction_id=body.transaction_id,
-            answer_field=answer_field,
-            answer=getattr(body, answer_field),
-            actor=actor(),
-        )
-    except TokenwardError as err:
-        metrics.observe_verify(answer_field, err.code, time.perf_counter() - started)
-        raise
-    metrics.observe_verify(answer_field, "success", time.perf_counter() - started)
+    issued = run_verify(body)
     return _signed_in(issued, status="signed_in")
 
 
