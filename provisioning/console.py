@@ -62,5 +62,10 @@ def expected_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+def wants_progress(progress: bool | None, *, as_json: bool) -> bool:
+    """A --progress/--no-progress choice; unset, progress shows at a terminal unless the output is JSON."""
+    return sys.stderr.isatty() and not as_json if progress is None else progress
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))

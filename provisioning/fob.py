@@ -35,6 +35,7 @@ from provisioning.console import (
     print_json,
     service_context,
     settings_from_env,
+    wants_progress,
 )
 from provisioning.fob_provision import STEPS, Provisioned, ProvisionFailed, StepReporter, provision_fob
 from server.db import current_session
@@ -192,7 +193,7 @@ def provision(
     port: str, username: str, suite: str, description: str | None, progress: bool | None, as_json: bool
 ) -> None:
     """Write a fresh secret into a blank fob, check that it answers, and store its token: all or nothing."""
-    show = sys.stderr.isatty() and not as_json if progress is None else progress
+    show = wants_progress(progress, as_json=as_json)
     with service_context() as rt, SerialFob(port) as driver, _step_display(show) as report:
         try:
             done = provision_fob(

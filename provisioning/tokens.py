@@ -13,7 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
+from provisioning.console import (
+    CONSOLE_ACTOR,
+    expected_errors,
+    fail,
+    out,
+    print_json,
+    service_context,
+    wants_progress,
+)
 from server.db import current_session
 from server.services import seed_import, tokens, users
 from server.services.seed_files import FORMATS, MAX_SEED_FILE_BYTES
@@ -133,7 +141,7 @@ def import_tokens(
         "passphrase": _read_passphrase(passphrase, passphrase_stdin),
         "username": user,
     }
-    show_progress = sys.stderr.isatty() and not as_json if progress is None else progress
+    show_progress = wants_progress(progress, as_json=as_json)
     try:
         result = _import_asking_for_passphrase(file, data, options, show_progress=show_progress)
     except SeedFileInvalid as err:
