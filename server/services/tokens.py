@@ -39,11 +39,15 @@ def user_tokens(session: Session, rt: Runtime, *, user: User) -> list[Token]:
     return [token for token in rows if not is_pending_expired(rt, token)]
 
 
+# The order a factor tries a user's tokens in: the most recently used first, then the oldest.
+ACTIVE_TOKEN_ORDER = (Token.last_used_at.desc().nulls_last(), Token.created_at)
+
+
 def active_tokens(session: Session, *, user_id: int, types: tuple[str, ...] | None = None) -> list[Token]:
     query = select(Token).where(Token.user_id == user_id, Token.state == "active")
     if types is not None:
         query = query.where(Token.type.in_(types))
-    return list(session.scalars(query.order_by(Token.last_used_at.desc().nulls_last(), Token.created_at)))
+    return list(session.scalars(query.order_by(*ACTIVE_TOKEN_ORDER)))
 
 
 @dataclass(frozen=True)

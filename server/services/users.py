@@ -23,6 +23,7 @@ from server.services.passwords import (
 )
 from server.services.runtime import Runtime
 from server.services.sessions import revoke_user_sessions
+from server.services.tokens import ACTIVE_TOKEN_ORDER
 
 # Letters, digits and . _ @ + - : safe in an otpauth label, a URL and a log line.
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
@@ -80,7 +81,7 @@ def _user_and_active_tokens(types: tuple[str, ...]) -> Select[User, Token | None
         select(User, Token)
         .outerjoin(Token, and_(Token.user_id == User.id, Token.state == "active", Token.type.in_(types)))
         .where(User.username == bindparam("username"))
-        .order_by(Token.last_used_at.desc().nulls_last(), Token.created_at)
+        .order_by(*ACTIVE_TOKEN_ORDER)
     )
 
 
