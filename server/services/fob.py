@@ -34,7 +34,6 @@ __all__ = [
     "COUNTER_LOOKAHEAD",
     "FACTOR",
     "TIME_WINDOW_SECONDS",
-    "FobFactor",
     "FobMatch",
     "checked_suite",
     "fob_token_by_serial",

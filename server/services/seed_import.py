@@ -38,7 +38,6 @@ __all__ = [
     "SeedDecryptionFailed",
     "SeedFileInvalid",
     "SeedKeyRequired",
-    "SeedRecord",
     "SeedSerialTaken",
     "import_seed_file",
     "import_seeds",
