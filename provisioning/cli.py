@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from provisioning.clients import client_group
 from provisioning.fob import fob_group
 from provisioning.keys import keys_group
 from provisioning.security_keys import key_group
@@ -27,3 +28,4 @@ main.add_command(keys_group)
 main.add_command(token_group)
 main.add_command(fob_group)
 main.add_command(key_group)
+main.add_command(client_group)

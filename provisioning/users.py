@@ -9,7 +9,7 @@ from rich.table import Table
 
 from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
 from server.db import current_session
-from server.services import users
+from server.services import recovery_codes, users
 
 
 @click.group("user")
@@ -92,3 +92,38 @@ def disable_user(name: str) -> None:
 def enable_user(name: str) -> None:
     """Enable a disabled user NAME."""
     _set_disabled(name, False)
+
+
+_TTL = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def _seconds(text: str) -> int:
+    """`90`, `30m`, `1h`, `2d` → seconds."""
+    unit = text[-1:].lower()
+    number = text[:-1] if unit in _TTL else text
+    if not number.isdigit():
+        fail(f"--ttl: expected a number of seconds or e.g. 30m, 1h, 2d (got {text!r})")
+    return int(number) * _TTL.get(unit, 1)
+
+
+@user_group.command("temp-code")
+@click.argument("name")
+@click.option("--ttl", default="1h", show_default=True, help="How long the code is valid (e.g. 30m, 1h, 2d).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@expected_errors
+def temp_code(name: str, ttl: str, as_json: bool) -> None:
+    """Issue a one-login temporary code for NAME (a lost token, or an invitation to enroll); shown once."""
+    with service_context() as rt:
+        session = current_session()
+        issued = recovery_codes.issue_temporary_code(
+            session,
+            rt,
+            user=users.get_user(session, username=name),
+            ttl_seconds=_seconds(ttl),
+            actor=CONSOLE_ACTOR,
+        )
+    if as_json:
+        print_json({"username": name, "code": issued.code, "expires_at": issued.expires_at})
+        return
+    out.print(f"temporary code for {name}: {issued.code}", markup=False)
+    out.print("It signs in once, with the password, and lets the user enroll a new token.", markup=False)

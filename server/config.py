@@ -58,6 +58,16 @@ class Settings:
     ratelimit_storage: str = "memory://"
     rate_limits: RateLimits = field(default_factory=RateLimits)
     lockout_threshold: int = 10
+    # A locked token releases itself after this long, doubled for each consecutive lock (up to the maximum).
+    lockout_release: int = 300
+    lockout_release_max: int = 86_400
+    # `password`: a user with no factor yet may enroll one after a password alone; `invitation`: only with a
+    # temporary code from an administrator.
+    first_enrollment: str = "password"
+    # Adding or removing a factor, or new recovery codes, need a second factor answered this recently.
+    step_up_max_age: int = 600
+    # The longest a temporary (lost-token) code may live.
+    temporary_code_max_ttl: int = 7 * 86_400
     otp_issuer: str = "Tokenward"
     # ±1 step tolerates a phone clock a little off without doubling the guessing odds much.
     totp_window: int = 1
@@ -125,6 +135,11 @@ class Settings:
             "ACCESS_TTL": self.access_ttl < 30,
             "REFRESH_TTL": self.refresh_ttl < self.access_ttl,
             "LOCKOUT_THRESHOLD": self.lockout_threshold < 1,
+            "LOCKOUT_RELEASE": self.lockout_release < 1,
+            "LOCKOUT_RELEASE_MAX": self.lockout_release_max < self.lockout_release,
+            "FIRST_ENROLLMENT": self.first_enrollment not in ("password", "invitation"),
+            "STEP_UP_MAX_AGE": self.step_up_max_age < 30,
+            "TEMPORARY_CODE_MAX_TTL": self.temporary_code_max_ttl < 60,
             "TOTP_WINDOW": not 0 <= self.totp_window <= 10,
             "HOTP_LOOKAHEAD": not 0 <= self.hotp_lookahead <= 100,
             "MAX_DRIFT_STEPS": not 0 <= self.max_drift_steps <= self.resync_window,

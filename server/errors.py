@@ -12,8 +12,12 @@ class TokenwardError(Exception):
     code: str = "error"
     status: int = 400
     title: str = "Request failed"
+    # What the audit log records when it differs from what the caller is told (a lock hidden from a caller
+    # who has not proved a password is audited as `token_locked` but answered as a wrong code).
+    audit_reason: str | None = None
 
     def __init__(self, detail: str | None = None, **extra: object) -> None:
+        """`extra`: safe members added to the problem body (e.g. `max_age` of a step-up)."""
         self.detail = detail or self.title
         self.extra = extra
         super().__init__(self.detail)
@@ -37,6 +41,37 @@ class Forbidden(TokenwardError):
 
 class Conflict(TokenwardError):
     code, status, title = "conflict", 409, "Conflict with the current state"
+
+
+class MfaRequired(Forbidden):
+    code, title = "mfa_required", "This needs a session signed in with two factors"
+
+
+class StepUpRequired(Forbidden):
+    code, title = "step_up_required", "Confirm it is you: answer your second factor again"
+
+
+class EnrollmentNeedsCode(Forbidden):
+    code, title = (
+        "enrollment_needs_code",
+        "Adding a first token needs a recovery code or a temporary code from an administrator",
+    )
+
+
+class InvalidClient(TokenwardError):
+    code, status, title = "invalid_client", 401, "Client authentication failed"
+
+
+class MethodNotAllowed(TokenwardError):
+    code, status, title = "method_not_allowed", 403, "This client may not use this sign-in method"
+
+
+class InvalidRecoveryCode(TokenwardError):
+    code, status, title = "invalid_recovery_code", 401, "The recovery code is not valid"
+
+
+class InvalidTemporaryCode(TokenwardError):
+    code, status, title = "invalid_temporary_code", 401, "The temporary code is not valid or expired"
 
 
 class InvalidCredentials(TokenwardError):

@@ -26,6 +26,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[str] = mapped_column(String(16), default="user")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+    # When a second factor first became active. Set: a password alone never opens an enroll session again.
+    factor_enrolled_at: Mapped[float | None] = mapped_column(Float)
 
 
 class Token(db.Model):  # type: ignore[name-defined,misc]
@@ -45,6 +47,8 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
     last_time_step: Mapped[int | None] = mapped_column(BigInteger)  # last accepted TOTP / OCRA time step
     drift_steps: Mapped[int] = mapped_column(Integer, default=0)  # clock drift found by resync
     fail_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float | None] = mapped_column(Float)  # a lock releases itself then
+    lock_count: Mapped[int] = mapped_column(Integer, default=0)  # consecutive locks: each doubles the time
     ocra_suite: Mapped[str | None] = mapped_column(String(64))
     credential_id: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
     credential_data: Mapped[bytes | None] = mapped_column(LargeBinary)  # AttestedCredentialData
@@ -74,6 +78,30 @@ class LoginTransaction(db.Model):  # type: ignore[name-defined,misc]
     consumed_at: Mapped[float | None] = mapped_column(Float)
     fob_challenge: Mapped[str | None] = mapped_column(String(64))
     webauthn_state: Mapped[str | None] = mapped_column(Text)  # JSON ceremony state from Fido2Server
+    # The registered client that opened it (verify {username}); only that client may answer it.
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    # A decoy for a name without usable tokens (verify {username}): looks real, nothing completes it.
+    decoy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A step-up: the session family the new session replaces.
+    replaces_family: Mapped[str | None] = mapped_column(String(32))
+
+
+class SessionFamily(db.Model):  # type: ignore[name-defined,misc]
+    """One sign-in and every refresh of it. Its row is the one place a session is revoked: access tokens
+    (claim `sid`) and refresh tokens are checked against it, and it outlives every token it issued."""
+
+    __tablename__ = "session_families"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    amr: Mapped[str] = mapped_column(String(64))  # space separated
+    acr: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))
+    auth_time: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # after every token of the family
+    revoked_at: Mapped[float | None] = mapped_column(Float)
 
 
 class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
@@ -83,21 +111,50 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the opaque token
     family_id: Mapped[str] = mapped_column(String(32), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    amr: Mapped[str] = mapped_column(String(64))  # space separated
-    scope: Mapped[str] = mapped_column(String(64))
-    auth_time: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float)
-    revoked_at: Mapped[float | None] = mapped_column(Float)
 
 
-class RevokedAccessToken(db.Model):  # type: ignore[name-defined,misc]
-    __tablename__ = "revoked_access_tokens"
+class Client(db.Model):  # type: ignore[name-defined,misc]
+    """A registered caller that is not a person: an application's login form, later OIDC and RADIUS."""
 
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    family_id: Mapped[str | None] = mapped_column(String(32))
-    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the public client_id
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256(salt, secret), hex
+    audience: Mapped[str] = mapped_column(String(255))
+    allowed_methods: Mapped[str] = mapped_column(String(64))  # space separated: otp fob webauthn
+    redirect_uris: Mapped[str] = mapped_column(Text, default="")  # newline separated (OpenID Connect)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    required_acr: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of an 80-bit random code
+    created_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class TemporaryCode(db.Model):  # type: ignore[name-defined,misc]
+    """An administrator's one-login code for a user who lost their token (or was invited to enroll)."""
+
+    __tablename__ = "temporary_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
 
 
 class SigningKey(db.Model):  # type: ignore[name-defined,misc]

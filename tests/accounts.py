@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from server.clock import FrozenClock
 from server.db import db
-from server.services import users
+from server.services import clients, users
 from server.services.audit import Actor
 
 PASSWORD = "correct horse battery"
@@ -46,6 +46,37 @@ class PhoneToken:
 
 def bearer(session: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {session['access_token']}"}
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def login_form_credentials(app: Flask) -> dict[str, str]:
+    """The Basic header of a registered client `test-app` (made on first use), as a login form would send."""
+    if "test_app_client" not in app.extensions:
+        with app.app_context():
+            created = clients.add_client(
+                db.session, app.extensions["tokenward"], name="test-app", actor=Actor.console()
+            )
+            app.extensions["test_app_client"] = basic(created.client.id, created.secret)
+    return app.extensions["test_app_client"]  # type: ignore[no-any-return]
+
+
+class LoginFormClient(FlaskClient):
+    """The test client, as another application's login form: a `POST /api/v1/verify` that names a username
+    (one-step verify, or `verify {username}`) and carries no Authorization header (or a Bearer one, which
+    verify ignores) gets the credentials of the registered client `test-app`. Tests of client
+    authentication itself send their own header (an empty one for none)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path")
+        body, headers = kwargs.get("json"), dict(kwargs.get("headers") or {})
+        names_user = isinstance(body, dict) and "username" in body and "transaction_id" not in body
+        given = next((value for name, value in headers.items() if name.lower() == "authorization"), None)
+        if path == "/api/v1/verify" and names_user and (given is None or given.startswith("Bearer ")):
+            kwargs["headers"] = {**headers, **login_form_credentials(self.application)}
+        return super().open(*args, **kwargs)
 
 
 class Accounts:

@@ -24,7 +24,7 @@ from server.config import RateLimits, Settings
 from server.db import Base, db
 from server.migrations import upgrade_schema
 from server.services.runtime import Runtime
-from tests.accounts import Accounts
+from tests.accounts import Accounts, LoginFormClient
 
 # A fixed start keeps oathtool's `--now` and the server in step; tests move the clock, never sleep.
 START_TIME = 1_750_000_000.0
@@ -118,6 +118,7 @@ def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    app.test_client_class = LoginFormClient
     return app.test_client()
 
 

@@ -121,9 +121,13 @@ class SecurityKey:
             select=lambda assertions: account,
         )
 
-    def verify(self, transaction_id: str, credential: Any) -> TestResponse:
+    def verify(
+        self, transaction_id: str, credential: Any, headers: Mapping[str, str] | None = None
+    ) -> TestResponse:
         return self.client.post(
-            "/api/v1/verify", json={"transaction_id": transaction_id, "credential": credential}
+            "/api/v1/verify",
+            json={"transaction_id": transaction_id, "credential": credential},
+            headers=dict(headers or {}),
         )
 
     def start_login(self, username: str, password: str = PASSWORD) -> dict[str, Any]:

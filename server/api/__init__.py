@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, request
 
-from server.api import admin, health, openapi, sessions, tokens, wellknown
+from server.api import admin, clients, health, openapi, recovery, sessions, tokens, wellknown
 from server.api.context import request_id, runtime
 from server.api.problems import register_problem_handlers
 from server.api.ratelimits import install_rate_limits
@@ -15,7 +15,16 @@ from server.services.housekeeping import Sweeper, purge_expired
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (sessions.bp, tokens.bp, admin.bp, wellknown.bp, health.bp, openapi.bp)
+BLUEPRINTS = (
+    sessions.bp,
+    tokens.bp,
+    recovery.bp,
+    admin.bp,
+    clients.bp,
+    wellknown.bp,
+    health.bp,
+    openapi.bp,
+)
 
 
 def _finish(response: Response) -> Response:

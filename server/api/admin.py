@@ -12,12 +12,13 @@ from server.api.schemas import (
     AssignRequest,
     AuditQuery,
     ResyncRequest,
+    TemporaryCodeRequest,
     TokenListQuery,
     UserCreateRequest,
     UserListQuery,
 )
 from server.db import current_session
-from server.services import audit, tokens, users
+from server.services import audit, recovery_codes, tokens, users
 from server.services.sessions import Principal
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -101,6 +102,24 @@ def disable_user(username: str, principal: Principal) -> Any:
 def enable_user(username: str, principal: Principal) -> Any:
     user = users.set_disabled(current_session(), runtime(), username=username, disabled=False, actor=actor())
     return users.user_view(user)
+
+
+@operation(
+    bp,
+    "/users/<username>/temporary-code",
+    "POST",
+    access="admin",
+    body=TemporaryCodeRequest,
+    summary="Issue a temporary code: one login without the user's lost token, whose session may enroll "
+    "a replacement (shown once; replaces an earlier code)",
+    responses={201: "code, expires_at", 404: "No such user", 422: "ttl out of range"},
+)
+def temporary_code(username: str, body: TemporaryCodeRequest, principal: Principal) -> Any:
+    session, rt = current_session(), runtime()
+    issued = recovery_codes.issue_temporary_code(
+        session, rt, user=users.get_user(session, username=username), ttl_seconds=body.ttl, actor=actor()
+    )
+    return {"code": issued.code, "expires_at": issued.expires_at}, 201, {"Cache-Control": "no-store"}
 
 
 @operation(

@@ -7,15 +7,19 @@ says where it comes from, come from our own origin.
 
 from __future__ import annotations
 
+import base64
 import hmac
-from typing import Literal
+from urllib.parse import unquote_plus
 
 from flask import request
 
 from server.api.context import runtime, set_principal
 from server.db import current_session
-from server.errors import Forbidden, Unauthenticated
-from server.services.sessions import FULL_SCOPE, Principal, authenticate_bearer
+from server.errors import Forbidden, InvalidClient, Unauthenticated
+from server.services import clients
+from server.services.assurance import Access, check_access
+from server.services.clients import Client
+from server.services.sessions import Principal, authenticate_bearer
 
 ACCESS_COOKIE = "tw_access"
 REFRESH_COOKIE = "tw_refresh"
@@ -46,7 +50,8 @@ def check_csrf() -> None:
         raise CsrfFailed()
 
 
-def authenticate_request(access: Literal["user", "enroll", "admin"]) -> Principal:
+def authenticate_request(access: Access) -> Principal:
+    """The caller's session, checked against what the route needs (server.services.assurance)."""
     token = bearer_token()
     if token is None:
         token = request.cookies.get(ACCESS_COOKIE)
@@ -54,10 +59,43 @@ def authenticate_request(access: Literal["user", "enroll", "admin"]) -> Principa
             raise Unauthenticated()
         if request.method not in SAFE_METHODS:
             check_csrf()
-    principal = authenticate_bearer(current_session(), runtime(), access_token=token)
+    rt = runtime()
+    principal = authenticate_bearer(current_session(), rt, access_token=token)
     set_principal(principal)
-    if access != "enroll" and principal.scope != FULL_SCOPE:
-        raise Forbidden("This session may only enroll a token; sign in again with it")
-    if access == "admin" and principal.user.role != "admin":
-        raise Forbidden("Administrators only")
+    check_access(
+        access,
+        claims=principal.claims,
+        role=principal.user.role,
+        now=rt.now(),
+        step_up_max_age=rt.settings.step_up_max_age,
+    )
     return principal
+
+
+def basic_credentials() -> tuple[str, str] | None:
+    """`client_id:client_secret` from an `Authorization: Basic` header (RFC 7617; the parts form-encoded as
+    RFC 6749 2.3.1 says), or None when the header is absent or not Basic."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidClient() from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClient()
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def authenticate_client(*, required: bool) -> Client | None:
+    """The registered client calling, by HTTP Basic; InvalidClient (401) when required and absent, or when
+    given and wrong. Checked before anything else of the request is looked at."""
+    credentials = basic_credentials()
+    if credentials is None:
+        if required:
+            raise InvalidClient(
+                "This call needs client authentication (HTTP Basic with client_id:client_secret)"
+            )
+        return None
+    return clients.authenticate_client(current_session(), client_id=credentials[0], secret=credentials[1])

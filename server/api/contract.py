@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
@@ -17,8 +17,7 @@ from pydantic import BaseModel, ValidationError
 from server.api.auth import authenticate_request
 from server.api.context import describe_validation_error, parse_body
 from server.errors import ValidationFailed
-
-Access = Literal["public", "user", "enroll", "admin"]
+from server.services.assurance import Access
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Operation:
     responses: dict[int, str]
     endpoint: str
     response_media: str = "application/json"
-    extra: dict[str, Any] = field(default_factory=dict)
+    client_auth: bool = False  # the view authenticates a registered client (HTTP Basic) for some bodies
 
 
 OPERATIONS: list[Operation] = []
@@ -55,11 +54,12 @@ def operation(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     response_media: str = "application/json",
+    client_auth: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
 
-    `access`: public (no token), enroll (any valid session, including an enroll-only one), user (a full
-    session), admin (a full session of an admin)."""
+    `access`: what the caller's session must be (server.services.assurance.Access): public, session,
+    enroll, user, step_up or admin."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -85,6 +85,7 @@ def operation(
                 responses=responses,
                 endpoint=f"{blueprint.name}.{view.__name__}",
                 response_media=response_media,
+                client_auth=client_auth,
             )
         )
         return handle

@@ -26,6 +26,16 @@ PROBLEM_SCHEMA = {
     },
 }
 REF_TEMPLATE = "#/components/schemas/{model}"
+ACCESS_DESCRIPTIONS = {
+    "public": "No session needed.",
+    "session": "Any valid session, an enroll-only one included.",
+    "enroll": "An enroll-only session, or a multi-factor session whose second factor was answered within "
+    "TOKENWARD_STEP_UP_MAX_AGE (else 403 `step_up_required`).",
+    "user": "A full session.",
+    "step_up": "A multi-factor session whose second factor was answered within TOKENWARD_STEP_UP_MAX_AGE "
+    "(else 403 `step_up_required`; answer POST /api/v1/step-up).",
+    "admin": "A multi-factor session of a user with role admin (else 403 `mfa_required` or `forbidden`).",
+}
 
 
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
@@ -63,8 +73,17 @@ def _responses(op: Operation) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": REF_TEMPLATE.format(model="Problem")}}}
     if op.access != "public":
         responses.setdefault("401", {"description": "No valid access token", "content": problem})
-    if op.access == "admin":
-        responses.setdefault("403", {"description": "Not an administrator", "content": problem})
+    if op.access not in ("public", "session"):
+        responses.setdefault(
+            "403",
+            {
+                "description": "Not allowed for this session (role, enroll-only scope, or assurance: "
+                "`mfa_required`, `step_up_required`)",
+                "content": problem,
+            },
+        )
+    if op.client_auth:
+        responses.setdefault("401", {"description": "Client authentication failed", "content": problem})
     responses.setdefault(
         "422" if op.body or op.query else "400",
         {
@@ -95,8 +114,9 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 "content": {"application/json": {"schema": _schema_ref(op.body, components)}},
             }
         entry["security"] = [] if op.access == "public" else [{"bearer": []}]
-        if op.access == "admin":
-            entry["description"] = "Requires a full session of a user with role admin."
+        if op.client_auth:
+            entry["security"] = [{"client": []}, {}]
+        entry["description"] = ACCESS_DESCRIPTIONS[op.access]
         paths.setdefault(op.path, {})[op.method] = entry
     return {
         "openapi": "3.1.0",
@@ -110,7 +130,14 @@ def openapi_document(public_url: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "client": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "A registered client's client_id and client_secret",
+                },
+            },
         },
     }
 

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from server.api.context import request_id
-from server.errors import TokenwardError
+from server.errors import InvalidClient, TokenwardError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ def problem(*, status: int, code: str, title: str, detail: str, **extra: Any) ->
 def _tokenward_error(err: TokenwardError) -> Response:
     if err.status >= 500:
         log.error("%s [request %s]: %s", type(err).__name__, request_id(), err.detail)
-    return problem(status=err.status, code=err.code, title=err.title, detail=err.detail)
+    response = problem(status=err.status, code=err.code, title=err.title, detail=err.detail, **err.extra)
+    if isinstance(err, InvalidClient):
+        response.headers["WWW-Authenticate"] = 'Basic realm="tokenward"'
+    return response
 
 
 def _http_error(err: HTTPException) -> Response:

@@ -23,6 +23,7 @@ Username = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_pr
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_printable)]
 TransactionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+RecoveryCode = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
 Credential = Annotated[dict[str, Any], Field(description="PublicKeyCredential JSON (WebAuthn L3 toJSON())")]
 
 
@@ -45,9 +46,13 @@ class PasskeyLoginRequest(Body):
     pass
 
 
+ANSWER_FIELDS = ("otp", "fob_response", "credential", "recovery_code", "temporary_code")
+
+
 class VerifyRequest(Body):
-    """One of: a transaction answered (otp, fob_response or credential); a one-step `username` + `otp`
-    (+ optional `password`); or `username` alone to start a transaction."""
+    """One of: a transaction answered (otp, fob_response, credential, recovery_code or temporary_code); a
+    one-step `username` + `otp` (+ optional `password`); or `username` alone to start a transaction. The last
+    two need client authentication."""
 
     transaction_id: TransactionId | None = None
     username: Username | None = None
@@ -55,13 +60,19 @@ class VerifyRequest(Body):
     otp: Code | None = None
     fob_response: Code | None = None
     credential: Credential | None = None
+    recovery_code: RecoveryCode | None = None
+    temporary_code: RecoveryCode | None = None
+
+    @property
+    def answer_field(self) -> str | None:
+        return next((name for name in ANSWER_FIELDS if getattr(self, name) is not None), None)
 
     @model_validator(mode="after")
     def _one_form(self) -> VerifyRequest:
-        answers = [name for name in ("otp", "fob_response", "credential") if getattr(self, name) is not None]
+        answers = [name for name in ANSWER_FIELDS if getattr(self, name) is not None]
         if self.transaction_id is not None:
             if self.username is not None or self.password is not None or len(answers) != 1:
-                raise ValueError("with transaction_id give exactly one of otp, fob_response, credential")
+                raise ValueError(f"with transaction_id give exactly one of {', '.join(ANSWER_FIELDS)}")
         elif self.username is None:
             raise ValueError("give transaction_id, or username")
         elif answers not in ([], ["otp"]) or (self.password is not None and not answers):
@@ -101,6 +112,19 @@ class TokenActivateRequest(Body):
         if (self.otp is None) == (self.credential is None):
             raise ValueError("give exactly one of otp or credential")
         return self
+
+
+class ClientCreateRequest(Body):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    audience: Annotated[Text, Field(min_length=1, max_length=255)] | None = None
+    allow: list[Literal["otp", "fob", "webauthn"]] | None = None
+    redirect_uris: list[Annotated[Text, Field(min_length=1, max_length=2000)]] = []
+    public: bool = False
+    require: Literal["mfa", "phishing-resistant"] | None = None
+
+
+class TemporaryCodeRequest(Body):
+    ttl: Annotated[int, Field(ge=60, le=30 * 86_400, description="seconds the code stays valid")] = 3600
 
 
 class UserCreateRequest(Body):

@@ -8,17 +8,20 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api import metrics
+from server.api.auth import authenticate_client
 from server.api.context import actor, runtime
 from server.api.contract import operation
 from server.api.schemas import LoginRequest, LogoutRequest, PasskeyLoginRequest, RefreshRequest, VerifyRequest
 from server.db import current_session
 from server.errors import TokenwardError
 from server.services import login, sessions, tokens, users
+from server.services.clients import Client
 from server.services.sessions import IssuedSession, Principal
+from server.services.verify import verify_one_step, verify_transaction
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
 
-SESSION = "A session: access_token, token_type, expires_in, refresh_token, amr"
+SESSION = "A session: access_token, token_type, expires_in, refresh_token, amr, acr, scope"
 
 
 def challenge_json(challenge: login.SecondFactorChallenge, status: str = "second_factor") -> dict[str, Any]:
@@ -73,49 +76,56 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     "/verify",
     "POST",
     body=VerifyRequest,
-    summary="Answer a second-factor transaction, or verify "
-    "a user's one-time code in one step, or start a transaction for a username",
+    client_auth=True,
+    summary="Answer a second-factor transaction; or, as a registered client (HTTP Basic), verify a user's "
+    "one-time code in one step or start a transaction for a username",
     responses={
         200: "A session, or a transaction (`username` alone)",
-        401: "The answer is not valid",
-        403: "Token locked",
+        401: "The answer is not valid, or client authentication failed (`invalid_client`)",
+        403: "Token locked, method not allowed for the client, or the client needs a stronger sign-in",
         429: "Rate limited",
     },
 )
 def verify(body: VerifyRequest) -> Any:
-    if body.transaction_id is None and body.otp is None:
-        assert body.username is not None
-        challenge = login.start_challenge(current_session(), runtime(), username=body.username, actor=actor())
-        return challenge_json(challenge, status="challenge")
-    return run_verify(body).as_json()
+    if body.transaction_id is None:
+        client = authenticate_client(required=True)  # before any user is looked up
+        if body.otp is None:
+            assert body.username is not None and client is not None
+            challenge = login.start_challenge(
+                current_session(), runtime(), username=body.username, client=client, actor=actor()
+            )
+            return challenge_json(challenge, status="challenge")
+        return run_verify(body, client=client).as_json()
+    return run_verify(body, client=authenticate_client(required=False)).as_json()
 
 
-def run_verify(body: VerifyRequest) -> IssuedSession:
+def run_verify(body: VerifyRequest, *, client: Client | None) -> IssuedSession:
     """Runs an answered `VerifyRequest` (a transaction's answer, or a one-step code) and times it in the
     verify metrics; shared by `POST /api/v1/verify` and the pages' `POST /web/session/verify`."""
     rt, who = runtime(), actor()
-    answer_field = next(
-        name for name in ("otp", "fob_response", "credential") if getattr(body, name) is not None
-    )
+    answer_field = body.answer_field
+    assert answer_field is not None
     started = time.perf_counter()
     try:
         if body.transaction_id is not None:
-            issued = login.verify_transaction(
+            issued = verify_transaction(
                 current_session(),
                 rt,
                 transaction_id=body.transaction_id,
                 answer_field=answer_field,
                 answer=getattr(body, answer_field),
+                client=client,
                 actor=who,
             )
         else:
-            assert body.username is not None and body.otp is not None
-            issued = login.verify_one_step(
+            assert body.username is not None and body.otp is not None and client is not None
+            issued = verify_one_step(
                 current_session(),
                 rt,
                 username=body.username,
                 code=body.otp,
                 password=body.password,
+                client=client,
                 actor=who,
             )
     except TokenwardError as err:
@@ -123,6 +133,22 @@ def run_verify(body: VerifyRequest) -> IssuedSession:
         raise
     metrics.observe_verify(answer_field, "success", time.perf_counter() - started)
     return issued
+
+
+@operation(
+    bp,
+    "/step-up",
+    "POST",
+    access="user",
+    summary="Start answering the second factor again (step-up), for actions that need a recent one",
+    responses={
+        200: "A second-factor transaction; its answer (POST /verify) gives a session that replaces this one",
+        401: "Not signed in",
+    },
+)
+def step_up(principal: Principal) -> Any:
+    challenge = login.start_step_up(current_session(), runtime(), principal=principal, actor=actor())
+    return challenge_json(challenge)
 
 
 @operation(
@@ -144,7 +170,7 @@ def refresh(body: RefreshRequest) -> Any:
     "/logout",
     "POST",
     body=LogoutRequest,
-    access="enroll",
+    access="session",
     summary="Revoke this session at once",
     responses={204: "Revoked", 401: "Not signed in"},
 )
@@ -159,15 +185,17 @@ def logout(body: LogoutRequest, principal: Principal) -> Any:
     bp,
     "/me",
     "GET",
-    access="enroll",
+    access="session",
     summary="The signed-in user",
-    responses={200: "username, role, amr, scope, tokens", 401: "Not signed in"},
+    responses={200: "username, role, amr, acr, auth_time, scope, tokens", 401: "Not signed in"},
 )
 def me(principal: Principal) -> Any:
     rt = runtime()
     return {
         **users.user_view(principal.user),
-        "amr": principal.claims.get("amr", []),
+        "amr": principal.amr,
+        "acr": principal.claims.get("acr"),
+        "auth_time": principal.claims.get("auth_time"),
         "scope": principal.scope,
         "tokens": [
             tokens.token_view(rt, token)

@@ -70,7 +70,7 @@ def create_token(body: TokenCreateRequest, principal: Principal) -> Any:
     bp,
     "/<token_id>/qr.png",
     "GET",
-    access="enroll",
+    access="session",
     summary="QR code (PNG) of a pending token's URI",
     responses={200: "image/png", 404: "No such token", 409: "Not pending"},
     response_media="image/png",
@@ -86,7 +86,7 @@ def token_qr(token_id: str, principal: Principal) -> Any:
     "/<token_id>/activate",
     "POST",
     body=TokenActivateRequest,
-    access="enroll",
+    access="session",
     summary="Activate a pending token with its first code (or the WebAuthn credential)",
     responses={
         200: "The token, active",
@@ -114,7 +114,7 @@ def activate_token(token_id: str, body: TokenActivateRequest, principal: Princip
     bp,
     "",
     "GET",
-    access="enroll",
+    access="session",
     summary="The caller's tokens (no secrets)",
     responses={200: "A list of tokens"},
 )
@@ -132,7 +132,7 @@ def list_tokens(principal: Principal) -> Any:
     bp,
     "/<token_id>",
     "DELETE",
-    access="user",
+    access="step_up",
     summary="Remove one of the caller's tokens",
     responses={204: "Removed", 404: "No such token"},
 )

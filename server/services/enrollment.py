@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from server.errors import Conflict, EnrollmentExpired, InvalidOtp, ReplayedOtp
 from server.models import Token, User, new_id
 from server.services import otp
+from server.services.account_state import factor_activated
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
 from server.services.token_secrets import seal_secret, token_secret
@@ -129,6 +130,7 @@ def activate_otp(session: Session, rt: Runtime, *, token: Token, code: str, acto
     session.refresh(token)
     token.state = "active"
     token.activated_at = rt.now()
+    factor_activated(session, rt, user_id=token.user_id)
     record_event(
         session,
         actor=actor,

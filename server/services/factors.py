@@ -22,6 +22,7 @@ class Accepted:
 
     token: Token
     amr: tuple[str, ...]  # RFC 8176 values this factor contributes, e.g. ("otp",) or ("hwk",)
+    phishing_resistant: bool = False  # a WebAuthn assertion: bound to this site's origin
 
 
 class Factor(Protocol):

@@ -20,10 +20,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from devices.ocra import OcraError, OcraSuite, ocra_response, random_challenge, time_step_at
+from devices.ocra import DEFAULT_SUITE, OcraError, OcraSuite, ocra_response, random_challenge, time_step_at
 from server.db import rows_changed
 from server.errors import Conflict, InvalidFobResponse, TokenwardError, ValidationFailed
 from server.models import LoginTransaction, Token, User, new_id
+from server.services.account_state import factor_activated
 from server.services.audit import Actor, record_event
 from server.services.enrollment import MAX_TOKENS_PER_USER, count_tokens
 from server.services.factors import Accepted
@@ -137,6 +138,15 @@ def _normalised(answer: Any) -> str:
     return response
 
 
+def _first_suite(tokens: list[Token]) -> OcraSuite | None:
+    return next((s for s in (_verifiable(token.ocra_suite) for token in tokens) if s is not None), None)
+
+
+def _show(transaction: LoginTransaction, suite: OcraSuite) -> dict[str, Any]:
+    transaction.fob_challenge = random_challenge(suite)
+    return {"challenge": transaction.fob_challenge, "suite": str(suite)}
+
+
 class FobFactor:
     """OCRA challenge-response: the server shows a challenge, the user's fob answers it."""
 
@@ -149,11 +159,16 @@ class FobFactor:
     ) -> dict[str, Any] | None:
         """One challenge per transaction, in the format of the first fob the server can verify; the
         user's other fobs answer it too when their suite accepts it."""
-        suite = next((s for s in (_verifiable(token.ocra_suite) for token in tokens) if s is not None), None)
-        if suite is None:
-            return None
-        transaction.fob_challenge = random_challenge(suite)
-        return {"challenge": transaction.fob_challenge, "suite": str(suite)}
+        suite = _first_suite(tokens)
+        return None if suite is None else _show(transaction, suite)
+
+    def challenge_any(
+        self, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]
+    ) -> dict[str, Any]:
+        """Always a challenge (a password-less challenge must look the same for every name): in the suite
+        of the user's first fob, else in the default suite."""
+        fobs = [token for token in tokens if token.type in self.token_types]
+        return _show(transaction, _first_suite(fobs) or OcraSuite.parse(DEFAULT_SUITE))
 
     def verify(
         self,
@@ -238,6 +253,7 @@ def store_fob_token(
         session.rollback()
         _audit_failure(session, rt, actor=actor, serial=serial, reason=err.code)
         raise
+    factor_activated(session, rt, user_id=user.id)
     record_event(
         session,
         actor=actor,

@@ -1,5 +1,5 @@
-"""Removal of rows that can no longer matter: expired transactions, refresh tokens, revocation markers,
-pending enrollments. Idempotent and safe to run from every node at once."""
+"""Removal of rows that can no longer matter: expired transactions, refresh tokens, session families,
+temporary codes, pending enrollments. Idempotent and safe to run from every node at once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from server.models import LoginTransaction, RefreshToken, RevokedAccessToken, Token
+from server.models import LoginTransaction, RefreshToken, SessionFamily, TemporaryCode, Token
 from server.services.runtime import Runtime
 
 # How often one node sweeps; expired rows are refused anyway, this only bounds table growth.
@@ -21,7 +21,9 @@ def purge_expired(session: Session, rt: Runtime) -> None:
     now = rt.now()
     session.execute(delete(LoginTransaction).where(LoginTransaction.expires_at < now))
     session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))
-    session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))
+    # A family outlives every token it issued (its expiry is pushed past them at each refresh).
+    session.execute(delete(SessionFamily).where(SessionFamily.expires_at < now))
+    session.execute(delete(TemporaryCode).where(TemporaryCode.expires_at < now))
     session.execute(
         delete(Token).where(
             Token.state == "pending",

@@ -1,25 +1,99 @@
-"""Per-token consecutive-failure counters. A token is locked while its count is at the threshold."""
+"""Per-token consecutive-failure counters and self-releasing locks.
+
+A guess is counted before it is checked, by one statement that also checks the threshold: of any number of
+concurrent wrong guesses, only as many as the threshold allows are ever evaluated. A token at the threshold
+is locked until `locked_until` (TOKENWARD_LOCKOUT_RELEASE, doubled for each consecutive lock, at most
+TOKENWARD_LOCKOUT_RELEASE_MAX); an administrator's unlock releases it at once, a good answer clears it all.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import and_, case, or_, update
 from sqlalchemy.orm import Session
 
 from server.models import Token
+from server.services.audit import Actor, record_event
+from server.services.runtime import Runtime
 
 
-def is_locked(token: Token, *, threshold: int) -> bool:
-    return token.fail_count >= threshold
+def is_locked(token: Token, *, threshold: int, now: float) -> bool:
+    return token.fail_count >= threshold and (token.locked_until is None or token.locked_until > now)
 
 
-def record_failures(session: Session, *, token_ids: Iterable[str]) -> None:
-    """One atomic increment per token, so concurrent failures all count."""
-    ids = list(token_ids)
-    if ids:
-        session.execute(update(Token).where(Token.id.in_(ids)).values(fail_count=Token.fail_count + 1))
+def release_time(rt: Runtime, *, lock_count: int) -> float:
+    """When a lock taken now releases: the base time doubled per earlier consecutive lock, capped."""
+    settings = rt.settings
+    seconds: int = min(settings.lockout_release * 2 ** min(lock_count, 32), settings.lockout_release_max)
+    return rt.now() + seconds
+
+
+def claim_guesses(session: Session, rt: Runtime, *, tokens: Sequence[Token]) -> list[Token]:
+    """Counts one guess against each token that may still be tried and returns those (not committed: the
+    caller commits the count with the attempt's outcome). A released lock starts counting afresh."""
+    if not tokens:
+        return []
+    now, threshold = rt.now(), rt.settings.lockout_threshold
+    released = and_(Token.locked_until.is_not(None), Token.locked_until <= now)
+    claimed = set(
+        session.scalars(
+            update(Token)
+            .where(Token.id.in_([token.id for token in tokens]), or_(Token.fail_count < threshold, released))
+            .values(
+                fail_count=case((released, 1), else_=Token.fail_count + 1),
+                locked_until=case((released, None), else_=Token.locked_until),
+            )
+            .returning(Token.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return [token for token in tokens if token.id in claimed]
+
+
+def lock_exhausted(session: Session, rt: Runtime, *, token_ids: Sequence[str]) -> None:
+    """After a failed guess: locks the tokens whose count reached the threshold, each for its release time,
+    and audits each new lock (not committed here)."""
+    if not token_ids:
+        return
+    threshold = rt.settings.lockout_threshold
+    reached = session.execute(
+        update(Token)
+        .where(Token.id.in_(token_ids), Token.fail_count >= threshold, Token.locked_until.is_(None))
+        .values(lock_count=Token.lock_count + 1)
+        .returning(Token.id, Token.lock_count)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for token_id, lock_count in reached:
+        session.execute(
+            update(Token)
+            .where(Token.id == token_id)
+            .values(locked_until=release_time(rt, lock_count=lock_count - 1))
+            .execution_options(synchronize_session=False)
+        )
+        record_event(
+            session,
+            actor=Actor(name="system"),
+            action="token.lock",
+            result="success",
+            now=rt.now(),
+            target=f"token:{token_id}",
+            reason="token_locked",
+        )
+
+
+def clear_locks(session: Session, *, token: Token) -> None:
+    """After a good answer: consecutive locks start from the base time again."""
+    if token.lock_count or token.locked_until is not None:
+        session.execute(
+            update(Token)
+            .where(Token.id == token.id)
+            .values(lock_count=0, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def unlock_token(session: Session, *, token_id: str) -> None:
-    session.execute(update(Token).where(Token.id == token_id).values(fail_count=0))
+    session.execute(
+        update(Token).where(Token.id == token_id).values(fail_count=0, lock_count=0, locked_until=None)
+    )

@@ -1,8 +1,7 @@
-"""Login and verify: password → transaction → second factor → session, and the one-step form.
+"""Starting a sign-in: password → second-factor transaction (or a first enrollment), the password-less
+challenge of a registered client, the passkey login and the step-up of a signed-in session.
 
-The same rules hold for every factor: a transaction is single use with an attempt budget, every failure
-counts against the tokens that could have answered (lockout), every attempt is audited, and the session is
-issued in the same database transaction that consumed the answer.
+Answers to a transaction are checked in `server.services.verify`.
 """
 
 from __future__ import annotations
@@ -10,34 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.errors import InvalidCredentials, NoUsableToken, TokenLocked, TokenwardError
-from server.models import LoginTransaction, Token, User
+from server.errors import EnrollmentNeedsCode
+from server.models import Client, Token, User
 from server.services import fob, otp, webauthn
+from server.services.assurance import ENROLL_SCOPE, Acr
 from server.services.audit import Actor, record_event
-from server.services.factors import Accepted, Factor
-from server.services.lockout import is_locked, record_failures
+from server.services.clients import allowed_methods
+from server.services.factors import Factor
+from server.services.recovery_codes import has_temporary_code, remaining_recovery_codes
 from server.services.runtime import Runtime
-from server.services.sessions import ENROLL_SCOPE, IssuedSession, amr_for, issue_session
+from server.services.sessions import Earned, IssuedSession, Principal, issue_session
 from server.services.tokens import active_tokens
-from server.services.transactions import begin_transaction, claim_attempt, consume_transaction
-from server.services.users import (
-    USERNAME_PATTERN,
-    authenticate_password,
-    find_user,
-    find_user_with_tokens,
-)
+from server.services.transactions import begin_transaction
+from server.services.users import authenticate_password, find_user_with_tokens
 
 FACTORS: tuple[Factor, ...] = (otp.FACTOR, fob.FACTOR, webauthn.FACTOR)
-
-
-def factor_for_answer(field: str) -> Factor:
-    for factor in FACTORS:
-        if factor.answer_field == field:
-            return factor
-    raise NoUsableToken()
+ALL_TOKEN_TYPES = tuple(token_type for factor in FACTORS for token_type in factor.token_types)
+# Answers that stand in for a lost factor; listed in `methods` under these names.
+CODE_METHODS = ("recovery_code", "temporary_code")
 
 
 @dataclass(frozen=True)
@@ -45,49 +36,82 @@ class SecondFactorChallenge:
     transaction_id: str
     expires_in: int
     methods: list[str]
-    challenges: dict[
-        str, dict[str, Any]
-    ]  # per method, what the client is shown (fob challenge, WebAuthn options)
+    challenges: dict[str, dict[str, Any]]  # per method, what the client is shown (fob challenge, options)
+
+
+def _code_methods(session: Session, rt: Runtime, *, user: User) -> list[str]:
+    methods = []
+    if remaining_recovery_codes(session, user_id=user.id):
+        methods.append("recovery")
+    if has_temporary_code(session, rt, user_id=user.id):
+        methods.append("temporary_code")
+    return methods
 
 
 def login_with_password(
     session: Session, rt: Runtime, *, username: str, password: str, actor: Actor
 ) -> SecondFactorChallenge | IssuedSession:
-    """A second-factor challenge, or for a user with no active token an enroll-only session."""
+    """A second-factor transaction; or, for a user who never had a factor (and first enrollment by password
+    is allowed), an enroll-only session. A user who lost every factor needs a recovery or temporary code."""
     user = authenticate_password(session, rt, username=username, password=password, actor=actor)
     tokens = active_tokens(session, user_id=user.id)
+    codes = _code_methods(session, rt, user=user)
+    first_enrollment = (
+        not tokens and user.factor_enrolled_at is None and rt.settings.first_enrollment == "password"
+    )
+    refused = not tokens and not codes and not first_enrollment
     record_event(
         session,
         actor=actor,
         action="login.password",
-        result="success",
+        result="failure" if refused else "success",
         now=rt.now(),
         target=user.username,
         actor_name=user.username,
+        reason=EnrollmentNeedsCode.code if refused else "",
     )
-    if not tokens:
-        return issue_session(session, rt, user=user, amr=["pwd"], scope=ENROLL_SCOPE)
-    return _open_transaction(session, rt, user=user, tokens=tokens, password_verified=True)
+    if refused:
+        session.commit()
+        raise EnrollmentNeedsCode()
+    if first_enrollment and not codes:
+        earned = Earned(amr=["pwd"], acr=Acr.SINGLE_FACTOR, scope=ENROLL_SCOPE)
+        return issue_session(session, rt, user=user, earned=earned)
+    return _open_transaction(session, rt, user=user, tokens=tokens, password_verified=True, extra=codes)
 
 
-def start_challenge(session: Session, rt: Runtime, *, username: str, actor: Actor) -> SecondFactorChallenge:
-    """`verify {username}`: a transaction without a password. Unknown, disabled or token-less users get a
-    decoy transaction that no answer completes, so the answer does not tell who exists."""
-    user = find_user(session, username=username)
-    tokens = active_tokens(session, user_id=user.id) if user is not None and not user.disabled else []
-    target = username if USERNAME_PATTERN.match(username) else ""
+def start_challenge(
+    session: Session, rt: Runtime, *, username: str, client: Client, actor: Actor
+) -> SecondFactorChallenge:
+    """`verify {username}` by a registered client: a transaction without a password. Every name gets the
+    same answer (the client's methods, a fob challenge, WebAuthn options without credential ids) after the
+    same queries; a name without usable tokens gets a decoy that no answer completes."""
+    user, tokens = find_user_with_tokens(session, username=username, types=ALL_TOKEN_TYPES)
+    usable = user is not None and not user.disabled and bool(tokens)
     record_event(
         session,
         actor=actor,
         action="login.challenge",
-        result="success" if tokens else "failure",
+        result="success" if usable else "failure",
         now=rt.now(),
-        target=target,
-        reason="" if tokens else "no_usable_token",
+        target=user.username if user is not None else "",
+        reason="" if usable else ("unknown_user" if user is None else "no_usable_token"),
     )
-    if user is None or not tokens:
-        return _open_transaction(session, rt, user=None, tokens=[], password_verified=False)
-    return _open_transaction(session, rt, user=user, tokens=tokens, password_verified=False)
+    transaction = begin_transaction(
+        session,
+        rt,
+        user_id=user.id if usable and user is not None else None,
+        password_verified=False,
+        client_id=client.id,
+        decoy=not usable,
+    )
+    methods = list(allowed_methods(client))
+    challenges: dict[str, dict[str, Any]] = {}
+    if "fob" in methods:
+        challenges["fob"] = fob.FACTOR.challenge_any(rt, transaction=transaction, tokens=tokens)
+    if "webauthn" in methods:
+        challenges["webauthn"] = webauthn.passkey_challenge(rt, transaction=transaction)
+    session.commit()
+    return SecondFactorChallenge(transaction.id, rt.settings.transaction_ttl, methods, challenges)
 
 
 def start_passkey_login(session: Session, rt: Runtime, *, actor: Actor) -> SecondFactorChallenge:
@@ -101,11 +125,41 @@ def start_passkey_login(session: Session, rt: Runtime, *, actor: Actor) -> Secon
     )
 
 
+def start_step_up(
+    session: Session, rt: Runtime, *, principal: Principal, actor: Actor
+) -> SecondFactorChallenge:
+    """A transaction for the signed-in user to answer their second factor again; its session replaces this
+    one (and carries a new auth_time). A password in the old session counts for the new one."""
+    user = principal.user
+    record_event(
+        session, actor=actor, action="login.step_up", result="success", now=rt.now(), target=user.username
+    )
+    return _open_transaction(
+        session,
+        rt,
+        user=user,
+        tokens=active_tokens(session, user_id=user.id),
+        password_verified="pwd" in principal.amr,
+        replaces_family=principal.family_id,
+    )
+
+
 def _open_transaction(
-    session: Session, rt: Runtime, *, user: User | None, tokens: list[Token], password_verified: bool
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    tokens: list[Token],
+    password_verified: bool,
+    extra: list[str] | None = None,
+    replaces_family: str | None = None,
 ) -> SecondFactorChallenge:
     transaction = begin_transaction(
-        session, rt, user_id=user.id if user else None, password_verified=password_verified
+        session,
+        rt,
+        user_id=user.id,
+        password_verified=password_verified,
+        replaces_family=replaces_family,
     )
     methods, challenges = [], {}
     for factor in FACTORS:
@@ -116,132 +170,6 @@ def _open_transaction(
             if shown is not None:
                 challenges[factor.method] = shown
     session.commit()
-    return SecondFactorChallenge(transaction.id, rt.settings.transaction_ttl, methods or ["otp"], challenges)
-
-
-def verify_transaction(
-    session: Session, rt: Runtime, *, transaction_id: str, answer_field: str, answer: Any, actor: Actor
-) -> IssuedSession:
-    factor = factor_for_answer(answer_field)
-    user: User | None = None
-    try:
-        transaction = claim_attempt(session, rt, transaction_id=transaction_id)
-        user = session.get(User, transaction.user_id) if transaction.user_id is not None else None
-        tokens = active_tokens(session, user_id=user.id, types=factor.token_types) if user is not None else []
-        accepted = _check_factor(session, rt, factor, transaction=transaction, tokens=tokens, answer=answer)
-        user = _owner(session, accepted, expected=user)
-        consume_transaction(session, rt, transaction_id=transaction_id)
-    except TokenwardError as err:
-        _record_failure(session, rt, actor=actor, action=f"verify.{factor.method}", user=user, error=err)
-        raise
-    amr = {*accepted.amr, "pwd"} if transaction.password_verified else set(accepted.amr)
-    return _accept(session, rt, actor=actor, factor=factor, user=user, accepted=accepted, amr=amr)
-
-
-def verify_one_step(
-    session: Session, rt: Runtime, *, username: str, code: str, password: str | None, actor: Actor
-) -> IssuedSession:
-    """`verify {username, otp[, password]}` for other applications' login forms."""
-    factor = otp.FACTOR
-    user = None
-    try:
-        if password is not None:
-            user = authenticate_password(session, rt, username=username, password=password, actor=actor)
-            tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
-        else:
-            user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
-            if user is not None and user.disabled:
-                user, tokens = None, []
-        accepted = _check_factor(session, rt, factor, transaction=None, tokens=tokens, answer=code)
-    except TokenwardError as err:
-        _record_failure(session, rt, actor=actor, action="verify.otp", user=user, error=err)
-        raise
-    assert user is not None
-    amr = {"otp", "pwd"} if password is not None else {"otp"}
-    return _accept(session, rt, actor=actor, factor=factor, user=user, accepted=accepted, amr=amr)
-
-
-def _check_factor(
-    session: Session,
-    rt: Runtime,
-    factor: Factor,
-    *,
-    transaction: LoginTransaction | None,
-    tokens: list[Token],
-    answer: Any,
-) -> Accepted:
-    """Runs the factor against the user's unlocked tokens of its kind (`tokens`: the user's active tokens of
-    the factor's types); a failure counts against each."""
-    usable = [token for token in tokens if not is_locked(token, threshold=rt.settings.lockout_threshold)]
-    if tokens and not usable:
-        raise TokenLocked()
-    usable_ids = [token.id for token in usable]
-    try:
-        return factor.verify(session, rt, transaction=transaction, tokens=usable, answer=answer)
-    except TokenwardError:
-        session.rollback()
-        _count_failures(session, rt, token_ids=usable_ids)
-        raise
-
-
-def _count_failures(session: Session, rt: Runtime, *, token_ids: list[str]) -> None:
-    record_failures(session, token_ids=token_ids)
-    threshold = rt.settings.lockout_threshold
-    newly_locked = session.scalars(
-        select(Token.id).where(Token.id.in_(token_ids), Token.fail_count == threshold)
+    return SecondFactorChallenge(
+        transaction.id, rt.settings.transaction_ttl, methods + (extra or []), challenges
     )
-    for token_id in newly_locked:
-        record_event(
-            session,
-            actor=Actor(name="system"),
-            action="token.lock",
-            result="success",
-            now=rt.now(),
-            target=f"token:{token_id}",
-            reason=TokenLocked.code,
-        )
-
-
-def _owner(session: Session, accepted: Accepted, *, expected: User | None) -> User:
-    """The user the accepted token belongs to (a passkey login learns it only now)."""
-    owner = session.get(User, accepted.token.user_id) if accepted.token.user_id is not None else None
-    if owner is None or owner.disabled or (expected is not None and owner.id != expected.id):
-        raise InvalidCredentials()
-    return owner
-
-
-def _record_failure(
-    session: Session, rt: Runtime, *, actor: Actor, action: str, user: User | None, error: TokenwardError
-) -> None:
-    record_event(
-        session,
-        actor=actor,
-        action=action,
-        result="failure",
-        now=rt.now(),
-        target=user.username if user else "",
-        reason=error.code,
-    )
-    session.commit()
-
-
-def _accept(
-    session: Session,
-    rt: Runtime,
-    *,
-    actor: Actor,
-    factor: Factor,
-    user: User,
-    accepted: Accepted,
-    amr: set[str],
-) -> IssuedSession:
-    record_event(
-        session,
-        actor=actor,
-        action=f"verify.{factor.method}",
-        result="success",
-        now=rt.now(),
-        target=user.username,
-        actor_name=user.username,
-    )
-    return issue_session(session, rt, user=user, amr=amr_for(amr))

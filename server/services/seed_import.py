@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import TokenwardError
 from server.models import Token, User, new_id
+from server.services.account_state import factor_activated
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
 from server.services.seed_files import (
@@ -148,6 +149,7 @@ def import_seeds(
             ) from err
         if progress is not None:
             progress(start + len(batch), len(records))
+    factor_activated(session, rt, user_id=user.id if user else None)
     target = f"{source}: {len(records)} tokens" + (f" for {user.username}" if user else "")
     record_event(session, actor=actor, action="token.import", result="success", now=now, target=target)
     session.commit()

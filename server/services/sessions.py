@@ -8,21 +8,21 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import jwt
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.db import rows_changed
 from server.errors import InvalidToken, RefreshTokenInvalid, RefreshTokenReused
-from server.models import RefreshToken, RevokedAccessToken, User
+from server.models import Client, RefreshToken, SessionFamily, User
+from server.services.assurance import FULL_SCOPE
 from server.services.audit import Actor, record_event
 from server.services.keys import ALGORITHM
 from server.services.runtime import Runtime
 
-FULL_SCOPE = "session"
-ENROLL_SCOPE = "enroll"
-_REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]
-# Core INSERT built once: a new refresh token is written by every sign-in and never read back in the request.
+_REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid"]
+# Core INSERTs built once: every sign-in writes a family and a refresh token, never read back in the request.
 _INSERT_REFRESH_TOKEN = insert(cast(Table, RefreshToken.__table__))
+_INSERT_FAMILY = insert(cast(Table, SessionFamily.__table__))
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class IssuedSession:
     expires_in: int
     refresh_token: str
     amr: list[str]
+    acr: str
     scope: str
 
     def as_json(self) -> dict[str, Any]:
@@ -40,6 +41,7 @@ class IssuedSession:
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token,
             "amr": self.amr,
+            "acr": self.acr,
             "scope": self.scope,
         }
 
@@ -59,33 +61,49 @@ class Principal:
     def family_id(self) -> str:
         return str(self.claims.get("sid", ""))
 
+    @property
+    def amr(self) -> list[str]:
+        return [str(value) for value in self.claims.get("amr", [])]
+
+
+@dataclass(frozen=True)
+class Earned:
+    """How a session was earned: what goes into its family row and every token it issues."""
+
+    amr: list[str]
+    acr: str
+    scope: str = FULL_SCOPE
+    auth_time: float | None = None  # None: now
+    client: Client | None = None
+
 
 def _hash(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
-def amr_for(methods: set[str]) -> list[str]:
-    """RFC 8176 values, `mfa` last when more than one factor kind was used (or a factor proved two, as a
-    security key with user verification does)."""
-    factors = sorted(methods - {"mfa"})
-    return [*factors, "mfa"] if len(factors) > 1 or "mfa" in methods else factors
-
-
 def issue_session(
-    session: Session,
-    rt: Runtime,
-    *,
-    user: User,
-    amr: list[str],
-    scope: str = FULL_SCOPE,
-    auth_time: float | None = None,
-    family_id: str | None = None,
+    session: Session, rt: Runtime, *, user: User, earned: Earned, family_id: str | None = None
 ) -> IssuedSession:
-    """Signs an access token and stores a new refresh token; commits."""
+    """Signs an access token and stores a new refresh token (and, for a new sign-in, its family); commits."""
     now = rt.now()
     settings = rt.settings
-    family_id = family_id or secrets.token_hex(16)
-    auth_time = now if auth_time is None else auth_time
+    auth_time = now if earned.auth_time is None else earned.auth_time
+    if family_id is None:
+        family_id = secrets.token_hex(16)
+        session.execute(
+            _INSERT_FAMILY,
+            {
+                "id": family_id,
+                "user_id": user.id,
+                "client_id": earned.client.id if earned.client else None,
+                "amr": " ".join(earned.amr),
+                "acr": earned.acr,
+                "scope": earned.scope,
+                "auth_time": auth_time,
+                "created_at": now,
+                "expires_at": now + settings.refresh_ttl + settings.access_ttl,
+            },
+        )
     refresh_token = secrets.token_urlsafe(32)
     session.execute(
         _INSERT_REFRESH_TOKEN,
@@ -93,9 +111,6 @@ def issue_session(
             "token_hash": _hash(refresh_token),
             "family_id": family_id,
             "user_id": user.id,
-            "amr": " ".join(amr),
-            "scope": scope,
-            "auth_time": auth_time,
             "created_at": now,
             "expires_at": now + settings.refresh_ttl,
         },
@@ -105,19 +120,37 @@ def issue_session(
         "iss": settings.public_url,
         "sub": user.uid,
         "preferred_username": user.username,
-        "aud": settings.jwt_audience,
+        "aud": earned.client.audience if earned.client else settings.jwt_audience,
         "iat": int(now),
         "nbf": int(now),
         "exp": int(now) + settings.access_ttl,
         "jti": secrets.token_urlsafe(16),
-        "amr": amr,
+        "amr": earned.amr,
+        "acr": earned.acr,
         "auth_time": int(auth_time),
-        "scope": scope,
+        "scope": earned.scope,
         "sid": family_id,
     }
+    if earned.client is not None:
+        claims["azp"] = earned.client.id
     access_token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     session.commit()
-    return IssuedSession(access_token, settings.access_ttl, refresh_token, amr, scope)
+    return IssuedSession(
+        access_token, settings.access_ttl, refresh_token, earned.amr, earned.acr, earned.scope
+    )
+
+
+# The signed-in user, if the family the token names is still live: one query per authenticated request.
+_LIVE_SESSION_USER = (
+    select(User)
+    .join(SessionFamily, SessionFamily.user_id == User.id)
+    .where(
+        SessionFamily.id == bindparam("sid"),
+        SessionFamily.revoked_at.is_(None),
+        User.uid == bindparam("sub"),
+        User.disabled.is_(False),
+    )
+)
 
 
 def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> Principal:
@@ -147,53 +180,54 @@ def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> 
         )
     except jwt.PyJWTError as err:
         raise InvalidToken() from err
+    times = (claims["nbf"], claims["exp"], claims.get("auth_time", 0))
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in times):
+        raise InvalidToken()
     if not (claims["nbf"] <= now < claims["exp"]):
         raise InvalidToken("The access token is expired or not yet valid")
-    revoked = session.scalar(
-        select(RevokedAccessToken.jti).where(
-            or_(RevokedAccessToken.jti == claims["jti"], RevokedAccessToken.family_id == claims.get("sid"))
-        )
-    )
-    if revoked is not None:
+    user = session.scalar(_LIVE_SESSION_USER, {"sid": str(claims["sid"]), "sub": str(claims["sub"])})
+    if user is None:
         raise InvalidToken("The access token was revoked")
-    user = session.scalar(select(User).where(User.uid == claims["sub"]))
-    if user is None or user.disabled:
-        raise InvalidToken()
     return Principal(user=user, claims=claims)
 
 
 def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor: Actor) -> IssuedSession:
-    """Rotates: the token is spent by one conditional UPDATE; presenting a spent one revokes its family."""
+    """Rotates: the token is spent by one conditional UPDATE; presenting a spent one revokes its family.
+
+    The family row is updated first, by a statement that re-checks it is not revoked: a logout (an UPDATE of
+    the same row) and a refresh are serialised by the database, and a token minted by a refresh that won the
+    race still belongs to a family the logout then revokes."""
     now = rt.now()
-    token_hash = _hash(refresh_token)
-    spent = rows_changed(
-        session.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == token_hash,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.expires_at > now,
-            )
-            .values(used_at=now)
-        )
-    )
-    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token)))
+    family = session.get(SessionFamily, row.family_id) if row is not None else None
     user = session.get(User, row.user_id) if row is not None else None
-    if spent != 1 or row is None or user is None or user.disabled:
-        reused = row is not None and row.used_at is not None and spent != 1
-        if reused and row is not None:
-            revoke_family(session, rt, family_id=row.family_id)
-        target = user.username if user else ""
-        reason = RefreshTokenReused.code if reused else RefreshTokenInvalid.code
+    reused = False
+    live = family is not None and _extend_family(session, rt, family_id=family.id)
+    if live and row is not None:
+        spent = rows_changed(
+            session.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.id == row.id, RefreshToken.used_at.is_(None), RefreshToken.expires_at > now
+                )
+                .values(used_at=now)
+            )
+        )
+        # Not spent, yet neither expired nor of a revoked family: it was spent before.
+        reused = spent != 1 and row.expires_at > now
+        live = spent == 1
+    if not live or family is None or user is None or user.disabled:
+        session.rollback()
+        if reused and family is not None:
+            revoke_family(session, rt, family_id=family.id)
         record_event(
             session,
             actor=actor,
             action="session.refresh",
             result="failure",
             now=now,
-            target=target,
-            reason=reason,
+            target=user.username if user else "",
+            reason=RefreshTokenReused.code if reused else RefreshTokenInvalid.code,
         )
         session.commit()
         raise RefreshTokenReused() if reused else RefreshTokenInvalid()
@@ -206,51 +240,52 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
         target=user.username,
         actor_name=user.username,
     )
-    return issue_session(
-        session,
-        rt,
-        user=user,
-        amr=row.amr.split(),
-        scope=row.scope,
-        auth_time=row.auth_time,
-        family_id=row.family_id,
+    earned = Earned(
+        amr=family.amr.split(),
+        acr=family.acr,
+        scope=family.scope,
+        auth_time=family.auth_time,
+        client=session.get(Client, family.client_id) if family.client_id else None,
+    )
+    return issue_session(session, rt, user=user, earned=earned, family_id=family.id)
+
+
+def _extend_family(session: Session, rt: Runtime, *, family_id: str) -> bool:
+    """Pushes the family's end past the tokens about to be issued; False when it is revoked."""
+    now, settings = rt.now(), rt.settings
+    return (
+        rows_changed(
+            session.execute(
+                update(SessionFamily)
+                .where(SessionFamily.id == family_id, SessionFamily.revoked_at.is_(None))
+                .values(expires_at=now + settings.refresh_ttl + settings.access_ttl)
+            )
+        )
+        == 1
     )
 
 
 def revoke_family(session: Session, rt: Runtime, *, family_id: str) -> None:
-    """Every refresh token of the family stops working, and so does every access token issued in it."""
-    now = rt.now()
+    """Every token of the family, access and refresh, stops working (not committed here)."""
     session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(SessionFamily)
+        .where(SessionFamily.id == family_id, SessionFamily.revoked_at.is_(None))
+        .values(revoked_at=rt.now())
     )
-    marker = f"family:{family_id}"
-    if session.get(RevokedAccessToken, marker) is None:
-        session.add(
-            RevokedAccessToken(jti=marker, family_id=family_id, expires_at=now + rt.settings.access_ttl)
-        )
 
 
-def revoke_user_sessions(session: Session, rt: Runtime, *, user: User) -> None:
-    families = session.scalars(
-        select(RefreshToken.family_id).where(
-            RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)
-        )
-    ).all()
-    for family_id in set(families):
-        revoke_family(session, rt, family_id=family_id)
+def revoke_user_sessions(session: Session, rt: Runtime, *, user_id: int, scope: str | None = None) -> None:
+    """Ends the user's sessions (only those of `scope` when given); not committed here."""
+    query = update(SessionFamily).where(SessionFamily.user_id == user_id, SessionFamily.revoked_at.is_(None))
+    if scope is not None:
+        query = query.where(SessionFamily.scope == scope)
+    session.execute(query.values(revoked_at=rt.now()))
 
 
 def logout(
     session: Session, rt: Runtime, *, principal: Principal, refresh_token: str | None, actor: Actor
 ) -> None:
-    now = rt.now()
-    claims = principal.claims
-    if session.get(RevokedAccessToken, claims["jti"]) is None:
-        session.add(RevokedAccessToken(jti=claims["jti"], family_id=None, expires_at=float(claims["exp"])))
-    if principal.family_id:
-        revoke_family(session, rt, family_id=principal.family_id)
+    revoke_family(session, rt, family_id=principal.family_id)
     if refresh_token:
         row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token)))
         if row is not None and row.user_id == principal.user.id:
@@ -260,7 +295,7 @@ def logout(
         actor=actor,
         action="session.logout",
         result="success",
-        now=now,
+        now=rt.now(),
         target=principal.user.username,
     )
     session.commit()

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import Token, User
 from server.services import otp
+from server.services.account_state import factor_activated
 from server.services.audit import Actor, record_event
 from server.services.lockout import is_locked, unlock_token
 from server.services.runtime import Runtime
@@ -81,8 +82,11 @@ def list_all_tokens(
     if filters.unassigned is not None:
         query = query.where(Token.user_id.is_(None) if filters.unassigned else Token.user_id.is_not(None))
     if filters.locked is not None:
-        threshold = rt.settings.lockout_threshold
-        query = query.where(Token.fail_count >= threshold if filters.locked else Token.fail_count < threshold)
+        threshold, now = rt.settings.lockout_threshold, rt.now()
+        locked = and_(
+            Token.fail_count >= threshold, or_(Token.locked_until.is_(None), Token.locked_until > now)
+        )
+        query = query.where(locked if filters.locked else not_(locked))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Token.created_at, Token.id).limit(limit).offset(offset)).all()
     return TokenPage(tokens=[(row[0], row[1]) for row in rows], total=total)
@@ -104,6 +108,8 @@ def set_token_enabled(session: Session, rt: Runtime, *, token: Token, enabled: b
     if token.state == "pending":
         raise Conflict("A pending token is activated by its owner, not enabled")
     token.state = "active" if enabled else "disabled"
+    if enabled:
+        factor_activated(session, rt, user_id=token.user_id)
     _audit(session, rt, actor, "token.enable" if enabled else "token.disable", token)
     session.commit()
     return token
@@ -149,6 +155,8 @@ def assign_token(session: Session, rt: Runtime, *, token: Token, user: User, act
     if token.user_id is not None:
         raise Conflict("The token already belongs to a user; delete or unassign it first")
     token.user_id = user.id
+    if token.state == "active":
+        factor_activated(session, rt, user_id=user.id)
     _audit(session, rt, actor, "token.assign", token)
     session.commit()
     return token
@@ -164,8 +172,10 @@ def token_view(rt: Runtime, token: Token, *, owner: str | None = None, admin: bo
         "created_at": token.created_at,
         "activated_at": token.activated_at,
         "last_used_at": token.last_used_at,
-        "locked": is_locked(token, threshold=rt.settings.lockout_threshold),
+        "locked": is_locked(token, threshold=rt.settings.lockout_threshold, now=rt.now()),
     }
+    if view["locked"]:
+        view["locked_until"] = token.locked_until
     if token.state == "pending":
         view["expires_at"] = token.created_at + rt.settings.pending_ttl
     if token.type in OTP_TYPES:

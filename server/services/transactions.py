@@ -19,8 +19,9 @@ def begin_transaction(
     *,
     user_id: int | None,
     password_verified: bool,
-    fob_challenge: str | None = None,
-    webauthn_state: str | None = None,
+    client_id: str | None = None,
+    decoy: bool = False,
+    replaces_family: str | None = None,
 ) -> LoginTransaction:
     now = rt.now()
     transaction = LoginTransaction(
@@ -31,8 +32,9 @@ def begin_transaction(
         expires_at=now + rt.settings.transaction_ttl,
         attempts=0,
         max_attempts=rt.settings.transaction_attempts,
-        fob_challenge=fob_challenge,
-        webauthn_state=webauthn_state,
+        client_id=client_id,
+        decoy=decoy,
+        replaces_family=replaces_family,
     )
     session.add(transaction)
     session.flush()

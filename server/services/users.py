@@ -162,7 +162,7 @@ def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool
         _keep_an_administrator(session, user=user)
     user.disabled = disabled
     if disabled:
-        revoke_user_sessions(session, rt, user=user)
+        revoke_user_sessions(session, rt, user_id=user.id)
     action = "user.disable" if disabled else "user.enable"
     record_event(session, actor=actor, action=action, result="success", now=rt.now(), target=username)
     session.commit()

@@ -35,6 +35,7 @@ from server.errors import (
     TokenLocked,
 )
 from server.models import LoginTransaction, Token, User, new_id
+from server.services.account_state import factor_activated
 from server.services.audit import Actor, record_event
 from server.services.enrollment import MAX_TOKENS_PER_USER, check_pending, count_tokens
 from server.services.factors import Accepted
@@ -149,6 +150,7 @@ def complete_registration(
         )
         if activated != 1:
             raise Conflict("The token is already active")
+        factor_activated(session, rt, user_id=token.user_id)
         record_event(
             session,
             actor=actor,
@@ -246,7 +248,7 @@ class WebauthnFactor:
             raise InvalidCredential(_reason(err)) from err
         _advance_counter(session, rt, token=token, counter=response.response.authenticator_data.counter)
         verified = response.response.authenticator_data.is_user_verified()
-        return Accepted(token=token, amr=("hwk", "mfa") if verified else ("hwk",))
+        return Accepted(token=token, amr=("hwk", "mfa") if verified else ("hwk",), phishing_resistant=True)
 
     @staticmethod
     def _find_token(
@@ -260,7 +262,7 @@ class WebauthnFactor:
                     Token.credential_id == response.raw_id, Token.type == "webauthn", Token.state == "active"
                 )
             )
-            if token is not None and is_locked(token, threshold=rt.settings.lockout_threshold):
+            if token is not None and is_locked(token, threshold=rt.settings.lockout_threshold, now=rt.now()):
                 raise TokenLocked()
             owner = session.get(User, token.user_id) if token is not None and token.user_id else None
             handle = response.response.user_handle

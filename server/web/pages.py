@@ -10,7 +10,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from server.api.auth import CSRF_COOKIE, CSRF_HEADER
 from server.api.context import runtime
 from server.services import users
-from server.services.sessions import FULL_SCOPE
+from server.services.assurance import FULL_SCOPE
 from server.web.cookies import set_csrf_cookie, signed_in
 from server.web.error_pages import render_error_page
 

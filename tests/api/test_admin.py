@@ -78,8 +78,12 @@ def test_lockout_after_threshold_and_admin_unlock(accounts: Accounts) -> None:
     for _ in range(10):
         wrong = accounts.client.post("/api/v1/verify", json={"username": "alice", "otp": "000000"})
         assert wrong.status_code == 401
+    code = phone.code(accounts.clock.now())
+    # Without a password the lock looks like a wrong code; a caller who proves the password is told.
+    hidden = accounts.client.post("/api/v1/verify", json={"username": "alice", "otp": code})
+    assert hidden.status_code == 401 and hidden.json["code"] == "invalid_otp"
     locked = accounts.client.post(
-        "/api/v1/verify", json={"username": "alice", "otp": phone.code(accounts.clock.now())}
+        "/api/v1/verify", json={"username": "alice", "otp": code, "password": PASSWORD}
     )
     assert locked.status_code == 403
     assert locked.json["code"] == "token_locked"

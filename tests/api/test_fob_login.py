@@ -20,7 +20,7 @@ from server.config import Settings
 from server.db import db
 from server.models import Token, User
 from server.services.token_secrets import token_secret
-from tests.accounts import PASSWORD, Accounts
+from tests.accounts import PASSWORD, Accounts, login_form_credentials
 from tests.fobs import emulated_fob, provision
 
 LOCKOUT_THRESHOLD = 3
@@ -46,9 +46,11 @@ def _give_fob(app: Flask, accounts: Accounts, driver: SerialFob, *, suite: str |
         return token.id
 
 
-def _verify(accounts: Accounts, transaction_id: str, response: str) -> Any:
+def _verify(accounts: Accounts, transaction_id: str, response: str, *, as_client: bool = False) -> Any:
     return accounts.client.post(
-        "/api/v1/verify", json={"transaction_id": transaction_id, "fob_response": response}
+        "/api/v1/verify",
+        json={"transaction_id": transaction_id, "fob_response": response},
+        headers=login_form_credentials(accounts.app) if as_client else {},
     )
 
 
@@ -112,8 +114,9 @@ def test_username_alone_gives_a_fob_challenge(app: Flask, accounts: Accounts, dr
     started = accounts.client.post("/api/v1/verify", json={"username": "alice"})
     assert started.status_code == 200
     body = started.json
-    assert body["status"] == "challenge" and body["methods"] == ["fob"]
-    accepted = _verify(accounts, body["transaction_id"], driver.respond(body["fob"]["challenge"]))
+    assert body["status"] == "challenge" and body["methods"] == ["otp", "fob", "webauthn"]
+    response = driver.respond(body["fob"]["challenge"])
+    accepted = _verify(accounts, body["transaction_id"], response, as_client=True)
     assert accepted.status_code == 200, accepted.json
     assert accepted.json["amr"] == ["hwk"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from tests.accounts import PASSWORD, Accounts, bearer
+from tests.accounts import PASSWORD, Accounts, bearer, login_form_credentials
 
 
 def test_password_then_totp_gives_an_mfa_session(accounts: Accounts) -> None:
@@ -128,12 +128,15 @@ def test_username_alone_starts_a_transaction(accounts: Accounts) -> None:
     phone = accounts.user_with_phone("alice")
     challenge = accounts.client.post("/api/v1/verify", json={"username": "alice"}).json
     assert challenge["status"] == "challenge"
+    answer = {"transaction_id": challenge["transaction_id"], "otp": phone.code(accounts.clock.now())}
+    # The transaction belongs to the client that opened it: answered without its credentials it is refused.
+    anonymous = accounts.client.post("/api/v1/verify", json=answer)
+    assert anonymous.status_code == 401 and anonymous.json["code"] == "invalid_client"
     response = accounts.client.post(
-        "/api/v1/verify",
-        json={"transaction_id": challenge["transaction_id"], "otp": phone.code(accounts.clock.now())},
+        "/api/v1/verify", json=answer, headers=login_form_credentials(accounts.app)
     )
     assert response.status_code == 200
-    assert response.json["amr"] == ["otp"]
+    assert response.json["amr"] == ["otp"] and response.json["acr"] == "single-factor"
 
 
 def test_username_alone_for_an_unknown_user_looks_the_same_and_never_succeeds(accounts: Accounts) -> None:
@@ -141,10 +144,12 @@ def test_username_alone_for_an_unknown_user_looks_the_same_and_never_succeeds(ac
     known = accounts.client.post("/api/v1/verify", json={"username": "alice"}).json
     unknown = accounts.client.post("/api/v1/verify", json={"username": "mallory"}).json
     assert set(known) == set(unknown)
-    assert known["methods"] == unknown["methods"] == ["otp"]
+    assert known["methods"] == unknown["methods"] == ["otp", "fob", "webauthn"]
     for code in ("000000", "123456"):
         response = accounts.client.post(
-            "/api/v1/verify", json={"transaction_id": unknown["transaction_id"], "otp": code}
+            "/api/v1/verify",
+            json={"transaction_id": unknown["transaction_id"], "otp": code},
+            headers=login_form_credentials(accounts.app),
         )
         assert response.status_code == 401
 

@@ -11,7 +11,7 @@ from werkzeug.test import TestResponse
 
 from devices.fido.errors import CeremonyFailed
 from devices.fido.soft_authenticator import SoftAuthenticator
-from tests.accounts import Accounts, bearer
+from tests.accounts import Accounts, bearer, login_form_credentials
 from tests.webauthn_client import SecurityKey, b64url, ok, unb64url
 
 PIN = "2468-pin"
@@ -59,14 +59,22 @@ def test_creation_options_follow_the_contract(accounts: Accounts) -> None:
     assert {"type": "public-key", "alg": -7} in public_key["pubKeyCredParams"]
 
 
-def test_login_and_verify_username_offer_the_registered_keys(accounts: Accounts, key: SecurityKey) -> None:
+def test_login_offers_the_registered_keys(accounts: Accounts, key: SecurityKey) -> None:
     challenge = key.start_login("alice")
     allowed = challenge["webauthn"]["publicKey"]["allowCredentials"]
     assert [unb64url(entry["id"]) for entry in allowed] == key.credential_ids
+
+
+def test_verify_username_names_no_key_and_a_passkey_answers_it(
+    accounts: Accounts, passkey: SecurityKey
+) -> None:
+    """Without a password nothing may tell whether a name has keys: the options list no credential ids (a
+    discoverable key answers, with user verification); the transaction is the client's alone."""
     one_step = ok(accounts.client.post("/api/v1/verify", json={"username": "alice"}))
-    assert one_step["status"] == "challenge" and "webauthn" in one_step
-    session = ok(key.verify(one_step["transaction_id"], key.sign(one_step)))
-    assert session["amr"] == ["hwk"]  # no password in this form
+    assert one_step["status"] == "challenge" and not one_step["webauthn"]["publicKey"].get("allowCredentials")
+    credential = passkey.sign(one_step)
+    session = ok(passkey.verify(one_step["transaction_id"], credential, login_form_credentials(accounts.app)))
+    assert session["amr"] == ["hwk", "mfa"] and session["acr"] == "phishing-resistant"
 
 
 def test_several_keys_per_user(accounts: Accounts, key: SecurityKey) -> None:

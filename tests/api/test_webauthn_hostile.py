@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from server.db import db
-from server.models import Token
+from server.models import SessionFamily, Token, User
 from tests.accounts import Accounts
 from tests.webauthn_client import SecurityKey, b64url
 
@@ -122,9 +122,12 @@ def _fresh_registration(
     accounts: Accounts, session: dict[str, Any]
 ) -> tuple[SecurityKey, str, dict[str, Any]]:
     """A new pending token (the user's earlier ones removed, so the per-user limit never bites) and the real
-    registration response of a new key."""
+    registration response of a new key. An example whose changed credential still activates ends bob's
+    enroll session (a first factor does), so bob starts afresh each time: no factor, the session live."""
     with accounts.app.app_context():
         db.session.execute(delete(Token))
+        db.session.execute(update(User).values(factor_enrolled_at=None))
+        db.session.execute(update(SessionFamily).values(revoked_at=None))
         db.session.commit()
     key = SecurityKey(accounts.client)
     token = key.begin_enrollment(session)

@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 
 from devices.fido import ctap_commands
 from devices.fido.soft_authenticator import SoftAuthenticator
-from tests.accounts import Accounts, bearer
+from tests.accounts import PASSWORD, Accounts, bearer
 from tests.webauthn_client import SecurityKey, b64url, lax_browser, ok, unb64url
 
 
@@ -140,7 +140,12 @@ def test_a_counter_regression_disables_the_key(accounts: Accounts, passkey: Secu
     [event] = audit["events"]
     assert event["target"] == f"token:{token['id']}" and event["result"] == "failure"
     assert event["reason"] == "credential_counter_regressed"
-    assert accounts.login("alice")["status"] == "enroll"  # the key no longer counts as a factor
+    # The key no longer counts, and a user who had a factor gets no enroll session from a password alone.
+    refused(
+        accounts.client.post("/api/v1/login", json={"username": "alice", "password": PASSWORD}),
+        "enrollment_needs_code",
+        403,
+    )
     passkey.device.set_sign_count(credential_id, 100)  # even a higher counter cannot revive it
     discoverable = passkey.start_passkey_login()
     refused(passkey.verify(discoverable["transaction_id"], passkey.sign(discoverable)), "invalid_credential")
@@ -215,8 +220,8 @@ def test_the_same_credential_registered_twice(accounts: Accounts, monkeypatch: p
 
 
 def test_a_registration_is_used_once(accounts: Accounts) -> None:
-    accounts.create_user("bob")
-    session = accounts.enroll_session("bob")
+    # A full, recent session: an enroll-only one would end when the key activates.
+    session = accounts.full_session("bob", accounts.user_with_phone("bob"))
     security_key = SecurityKey(accounts.client)
     pending = security_key.begin_enrollment(session)
     credential = security_key.create(pending)

@@ -16,7 +16,7 @@ from server.clock import FrozenClock
 from server.db import db
 from server.errors import Conflict, InvalidFobResponse, TokenLocked, TransactionExpired, ValidationFailed
 from server.models import AuditEvent, LoginTransaction, Token, User
-from server.services import fob, login, users
+from server.services import fob, users, verify
 from server.services.audit import Actor
 from server.services.runtime import Runtime
 from server.services.token_secrets import token_secret
@@ -47,12 +47,13 @@ def _transaction(rt: Runtime, user: User, tokens: list[Token]) -> LoginTransacti
 
 
 def _verify(rt: Runtime, transaction: LoginTransaction, response: str) -> set[str]:
-    session = login.verify_transaction(
+    session = verify.verify_transaction(
         db.session,
         rt,
         transaction_id=transaction.id,
         answer_field="fob_response",
         answer=response,
+        client=None,
         actor=ACTOR,
     )
     db.session.commit()

@@ -1,0 +1,175 @@
+"""The client registry: every caller that is not a person signed in with two factors (an application's
+login form calling one-step verify; later OpenID Connect relying parties and RADIUS NASes).
+
+Secrets are 256 random bits, shown once and stored as HMAC-SHA256 under a per-client salt: a guess-proof
+secret needs no slow password hash, so the verify hot path pays one HMAC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.errors import Conflict, InvalidClient, MethodNotAllowed, NotFound, ValidationFailed
+from server.models import Client
+from server.services.assurance import Acr
+from server.services.audit import Actor, record_event
+from server.services.runtime import Runtime
+
+__all__ = [
+    "Client",  # the model, re-exported for the HTTP layer's type hints (it may not import models)
+    "NewClient",
+    "add_client",
+    "allowed_methods",
+    "authenticate_client",
+    "client_view",
+    "get_client",
+    "list_clients",
+    "remove_client",
+    "require_method",
+    "rotate_secret",
+]
+
+METHODS = ("otp", "fob", "webauthn")
+CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLIENT_ID = re.compile(r"^[0-9a-f]{32}$")
+REQUIRABLE = (Acr.MFA, Acr.PHISHING_RESISTANT)
+# An unknown client_id still costs one HMAC, so a guess at ids learns nothing from the time taken.
+_DUMMY_SALT = secrets.token_bytes(16)
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    secret: str  # shown once
+
+
+def _digest(salt: bytes, secret: str) -> str:
+    return hmac.new(salt, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _new_secret(client: Client) -> str:
+    secret = secrets.token_urlsafe(32)
+    client.secret_salt = secrets.token_bytes(16)
+    client.secret_hash = _digest(client.secret_salt, secret)
+    return secret
+
+
+def _checked_methods(allow: list[str] | None) -> str:
+    methods = allow if allow else list(METHODS)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValidationFailed(f"allow: unknown method {', '.join(unknown)} (known: {', '.join(METHODS)})")
+    return " ".join(method for method in METHODS if method in methods)
+
+
+def add_client(
+    session: Session,
+    rt: Runtime,
+    *,
+    name: str,
+    audience: str | None = None,
+    allow: list[str] | None = None,
+    redirect_uris: list[str] | None = None,
+    public: bool = False,
+    require: str = "",
+    actor: Actor,
+) -> NewClient:
+    if not CLIENT_NAME.match(name):
+        raise ValidationFailed("name: 1-64 letters, digits or . _ -, starting with a letter or digit")
+    if require and require not in REQUIRABLE:
+        raise ValidationFailed("require: mfa or phishing-resistant")
+    client_id = secrets.token_hex(16)
+    if audience is not None and not 0 < len(audience) <= 255:
+        raise ValidationFailed("audience: 1 to 255 characters")
+    client = Client(
+        id=client_id,
+        name=name,
+        audience=audience or client_id,
+        allowed_methods=_checked_methods(allow),
+        redirect_uris="\n".join(redirect_uris or []),
+        public=public,
+        required_acr=require,
+        created_at=rt.now(),
+    )
+    secret = _new_secret(client)
+    session.add(client)
+    try:
+        session.flush()
+    except IntegrityError as err:
+        session.rollback()
+        raise Conflict("A client with this name exists") from err
+    record_event(session, actor=actor, action="client.add", result="success", now=rt.now(), target=name)
+    session.commit()
+    return NewClient(client, secret)
+
+
+def get_client(session: Session, *, name: str) -> Client:
+    client: Client | None = (
+        session.scalar(select(Client).where(Client.name == name)) if CLIENT_NAME.match(name) else None
+    )
+    if client is None:
+        raise NotFound("No such client")
+    return client
+
+
+def list_clients(session: Session) -> list[Client]:
+    return list(session.scalars(select(Client).order_by(Client.name)))
+
+
+def remove_client(session: Session, rt: Runtime, *, name: str, actor: Actor) -> None:
+    """Removes the client; its pending transactions and its sessions go with it (ON DELETE CASCADE)."""
+    client = get_client(session, name=name)
+    session.delete(client)
+    record_event(session, actor=actor, action="client.remove", result="success", now=rt.now(), target=name)
+    session.commit()
+
+
+def rotate_secret(session: Session, rt: Runtime, *, name: str, actor: Actor) -> NewClient:
+    client = get_client(session, name=name)
+    secret = _new_secret(client)
+    record_event(
+        session, actor=actor, action="client.rotate_secret", result="success", now=rt.now(), target=name
+    )
+    session.commit()
+    return NewClient(client, secret)
+
+
+def authenticate_client(session: Session, *, client_id: str, secret: str) -> Client:
+    """The client whose id and secret these are; InvalidClient otherwise (same cost either way)."""
+    client: Client | None = session.get(Client, client_id) if CLIENT_ID.match(client_id) else None
+    expected = client.secret_hash if client is not None else ""
+    presented = _digest(client.secret_salt if client is not None else _DUMMY_SALT, secret[:256])
+    if client is None or not hmac.compare_digest(expected, presented):
+        raise InvalidClient()
+    return client
+
+
+def allowed_methods(client: Client | None) -> tuple[str, ...]:
+    return tuple(client.allowed_methods.split()) if client is not None else METHODS
+
+
+def require_method(client: Client | None, method: str) -> None:
+    if method not in allowed_methods(client):
+        raise MethodNotAllowed()
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.id,
+        "name": client.name,
+        "audience": client.audience,
+        "allow": client.allowed_methods.split(),
+        "redirect_uris": [uri for uri in client.redirect_uris.split("\n") if uri],
+        "public": client.public,
+        "require": client.required_acr or None,
+        "created_at": client.created_at,
+    }

@@ -1,0 +1,265 @@
+"""Answering a sign-in: a transaction's answer (a factor, or a recovery or temporary code) and the one-step
+code of a registered client's login form.
+
+The same rules hold for every factor: a transaction is single use with an attempt budget, each guess is
+counted against the tokens that could have answered before it is checked (lockout), every attempt is
+audited, and the session is issued in the same database transaction that consumed the answer. A caller who
+has not proved a password is told nothing a wrong answer would not tell (a locked token, an unknown name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.errors import (
+    InvalidClient,
+    InvalidCredential,
+    InvalidCredentials,
+    InvalidFobResponse,
+    InvalidOtp,
+    InvalidRecoveryCode,
+    InvalidTemporaryCode,
+    MfaRequired,
+    NoUsableToken,
+    TokenLocked,
+    TokenwardError,
+)
+from server.models import Client, LoginTransaction, Token, User
+from server.services import otp
+from server.services.assurance import ENROLL_SCOPE, FULL_SCOPE, Acr, acr_for, amr_for, meets
+from server.services.audit import Actor, record_event
+from server.services.clients import require_method
+from server.services.factors import Accepted, Factor
+from server.services.lockout import claim_guesses, clear_locks, lock_exhausted
+from server.services.login import FACTORS
+from server.services.recovery_codes import consume_recovery_code, consume_temporary_code
+from server.services.runtime import Runtime
+from server.services.sessions import Earned, IssuedSession, issue_session, revoke_family
+from server.services.token_secrets import seal_secret
+from server.services.tokens import active_tokens
+from server.services.transactions import claim_attempt, consume_transaction
+from server.services.users import authenticate_password, find_user_with_tokens
+
+WRONG_ANSWER: dict[str, type[TokenwardError]] = {
+    "otp": InvalidOtp,
+    "fob": InvalidFobResponse,
+    "webauthn": InvalidCredential,
+}
+CODE_ANSWERS = {"recovery_code": InvalidRecoveryCode, "temporary_code": InvalidTemporaryCode}
+
+
+def factor_for_answer(field: str) -> Factor:
+    for factor in FACTORS:
+        if factor.answer_field == field:
+            return factor
+    raise NoUsableToken()
+
+
+def verify_transaction(
+    session: Session,
+    rt: Runtime,
+    *,
+    transaction_id: str,
+    answer_field: str,
+    answer: Any,
+    client: Client | None,
+    actor: Actor,
+) -> IssuedSession:
+    method = answer_field if answer_field in CODE_ANSWERS else factor_for_answer(answer_field).method
+    user: User | None = None
+    try:
+        transaction = claim_attempt(session, rt, transaction_id=transaction_id)
+        if transaction.client_id != (client.id if client is not None else None):
+            raise InvalidClient("This transaction belongs to another client")
+        user = session.get(User, transaction.user_id) if transaction.user_id is not None else None
+        if answer_field in CODE_ANSWERS:
+            earned = _check_code(
+                session, rt, transaction=transaction, user=user, field=answer_field, answer=answer
+            )
+        else:
+            factor = factor_for_answer(answer_field)
+            require_method(client, factor.method)
+            if transaction.decoy:
+                _check_decoy(session, rt, factor=factor, answer=answer, reason="unknown_user")
+            tokens = active_tokens(session, user_id=user.id, types=factor.token_types) if user else []
+            accepted = _check_factor(
+                session,
+                rt,
+                factor,
+                transaction=transaction,
+                tokens=tokens,
+                answer=answer,
+                password_verified=transaction.password_verified,
+            )
+            user = _owner(session, accepted, expected=user)
+            earned = _earned(accepted, password=transaction.password_verified, client=client)
+        consume_transaction(session, rt, transaction_id=transaction_id)
+        if transaction.replaces_family:
+            revoke_family(session, rt, family_id=transaction.replaces_family)
+    except TokenwardError as err:
+        _record_failure(session, rt, actor=actor, action=f"verify.{method}", user=user, error=err)
+        raise
+    assert user is not None  # _check_code and _owner refuse a transaction without one
+    return _accept(session, rt, actor=actor, method=method, user=user, earned=earned)
+
+
+def verify_one_step(
+    session: Session,
+    rt: Runtime,
+    *,
+    username: str,
+    code: str,
+    password: str | None,
+    client: Client,
+    actor: Actor,
+) -> IssuedSession:
+    """`verify {username, otp[, password]}` from a registered client's login form."""
+    factor = otp.FACTOR
+    user = None
+    try:
+        require_method(client, factor.method)
+        if password is not None:
+            user = authenticate_password(session, rt, username=username, password=password, actor=actor)
+            tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
+        else:
+            user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
+            if user is not None and user.disabled:
+                user, tokens = None, []
+            if not tokens:
+                reason = "unknown_user" if user is None else "no_usable_token"
+                _check_decoy(session, rt, factor=factor, answer=code, reason=reason)
+        accepted = _check_factor(
+            session,
+            rt,
+            factor,
+            transaction=None,
+            tokens=tokens,
+            answer=code,
+            password_verified=password is not None,
+        )
+        earned = _earned(accepted, password=password is not None, client=client)
+    except TokenwardError as err:
+        _record_failure(session, rt, actor=actor, action="verify.otp", user=user, error=err)
+        raise
+    assert user is not None
+    return _accept(session, rt, actor=actor, method=factor.method, user=user, earned=earned)
+
+
+def _check_factor(
+    session: Session,
+    rt: Runtime,
+    factor: Factor,
+    *,
+    transaction: LoginTransaction | None,
+    tokens: list[Token],
+    answer: Any,
+    password_verified: bool,
+) -> Accepted:
+    """Counts a guess against each of the user's unlocked tokens of the factor's kind, then runs the factor
+    against those; a wrong answer keeps the counts (and locks what reached the threshold)."""
+    claimed = claim_guesses(session, rt, tokens=tokens)
+    if tokens and not claimed:
+        # Only a caller who proved the password learns that the tokens are locked.
+        if password_verified:
+            raise TokenLocked()
+        hidden = WRONG_ANSWER[factor.method]()
+        hidden.audit_reason = TokenLocked.code
+        raise hidden
+    # A savepoint: a wrong answer undoes what the factor wrote but keeps the counted guesses. (A factor may
+    # end the transaction itself, as a cloned key's disabling does; then the savepoint is gone already.)
+    savepoint = session.begin_nested()
+    try:
+        accepted = factor.verify(session, rt, transaction=transaction, tokens=claimed, answer=answer)
+    except TokenwardError:
+        if savepoint.is_active:
+            savepoint.rollback()
+        lock_exhausted(session, rt, token_ids=[token.id for token in claimed])
+        raise
+    savepoint.commit()
+    clear_locks(session, token=accepted.token)
+    return accepted
+
+
+def _check_decoy(session: Session, rt: Runtime, *, factor: Factor, answer: Any, reason: str) -> None:
+    """A name without usable tokens: the answer is checked against a throwaway token (the same work as for
+    a real one, so the time taken tells nothing) and always refused; the audit log says why."""
+    if factor.method == "otp":
+        decoy = Token(id=secrets.token_hex(16), type="totp", algorithm="SHA1", digits=6, period=30)
+        decoy.counter, decoy.drift_steps, decoy.last_time_step = 0, 0, None
+        seal_secret(rt, decoy, otp.new_secret())
+        claim_guesses(session, rt, tokens=[decoy])
+        with contextlib.suppress(TokenwardError):
+            otp.check_code_if_matches(session, rt, token=decoy, key=otp.new_secret(), code=str(answer)[:8])
+    refused = WRONG_ANSWER[factor.method]()
+    refused.audit_reason = reason
+    raise refused
+
+
+def _check_code(
+    session: Session,
+    rt: Runtime,
+    *,
+    transaction: LoginTransaction,
+    user: User | None,
+    field: str,
+    answer: Any,
+) -> Earned:
+    """A recovery or temporary code answers only a password-verified sign-in (not a step-up); its session
+    may enroll a replacement factor."""
+    if user is None or not transaction.password_verified or transaction.replaces_family or transaction.decoy:
+        raise CODE_ANSWERS[field]()
+    if field == "recovery_code":
+        consume_recovery_code(session, rt, user_id=user.id, code=str(answer))
+    else:
+        consume_temporary_code(session, rt, user_id=user.id, code=str(answer))
+    return Earned(amr=["pwd", field], acr=Acr.RECOVERY, scope=ENROLL_SCOPE)
+
+
+def _earned(accepted: Accepted, *, password: bool, client: Client | None) -> Earned:
+    amr = amr_for({*accepted.amr, "pwd"} if password else accepted.amr)
+    acr = acr_for(amr, phishing_resistant=accepted.phishing_resistant)
+    if client is not None and client.required_acr and not meets(acr, client.required_acr):
+        raise MfaRequired(f"This application requires {client.required_acr} sign-in")
+    return Earned(amr=amr, acr=acr, scope=FULL_SCOPE, client=client)
+
+
+def _owner(session: Session, accepted: Accepted, *, expected: User | None) -> User:
+    """The user the accepted token belongs to (a passkey login learns it only now)."""
+    owner = session.get(User, accepted.token.user_id) if accepted.token.user_id is not None else None
+    if owner is None or owner.disabled or (expected is not None and owner.id != expected.id):
+        raise InvalidCredentials()
+    return owner
+
+
+def _record_failure(
+    session: Session, rt: Runtime, *, actor: Actor, action: str, user: User | None, error: TokenwardError
+) -> None:
+    record_event(
+        session,
+        actor=actor,
+        action=action,
+        result="failure",
+        now=rt.now(),
+        target=user.username if user else "",
+        reason=error.audit_reason or error.code,
+    )
+    session.commit()
+
+
+def _accept(
+    session: Session, rt: Runtime, *, actor: Actor, method: str, user: User, earned: Earned
+) -> IssuedSession:
+    record_event(
+        session,
+        actor=actor,
+        action=f"verify.{method}",
+        result="success",
+        now=rt.now(),
+        target=user.username,
+        actor_name=user.username,
+    )
+    return issue_session(session, rt, user=user, earned=earned)
