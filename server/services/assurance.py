@@ -31,10 +31,10 @@ RECOVERY_AMR = frozenset({"recovery_code", "temporary_code"})
 FULL_SCOPE = "session"
 ENROLL_SCOPE = "enroll"
 
-# public: anyone; session: any valid session, an enroll-only one included; enroll: an enroll-only session or
-# a recent multi-factor one (adding a factor); user: a full session; step_up: a full multi-factor session
-# whose second factor was answered within TOKENWARD_STEP_UP_MAX_AGE; admin: a full multi-factor session of
-# an administrator.
+# public: anyone; session: any valid session, an enroll-only one or a client's included; enroll: an
+# enroll-only session or a recent multi-factor one (adding a factor); user: a full session; step_up: a full
+# multi-factor session whose second factor was answered within TOKENWARD_STEP_UP_MAX_AGE; admin: a full
+# multi-factor session of an administrator. A client's session (`azp`) has `session` access only.
 Access = Literal["public", "session", "enroll", "user", "step_up", "admin"]
 
 
@@ -70,6 +70,8 @@ def check_access(
     """Raises Forbidden (or its MfaRequired / StepUpRequired kinds) when the session may not do this."""
     if access in ("public", "session"):
         return
+    if claims.get("azp"):
+        raise Forbidden("This session belongs to an application: it may read /me and log out, nothing else")
     scope, acr = claims.get("scope"), str(claims.get("acr", Acr.SINGLE_FACTOR))
     if access == "enroll" and scope == ENROLL_SCOPE:
         return

@@ -140,10 +140,12 @@ def issue_session(
     )
 
 
-# The signed-in user, if the family the token names is still live: one query per authenticated request.
-_LIVE_SESSION_USER = (
-    select(User)
+# The signed-in user, if the family the token names is still live, with the family's client and that client's
+# audience: one query per authenticated request.
+_LIVE_SESSION = (
+    select(User, SessionFamily.client_id, Client.audience)
     .join(SessionFamily, SessionFamily.user_id == User.id)
+    .outerjoin(Client, Client.id == SessionFamily.client_id)
     .where(
         SessionFamily.id == bindparam("sid"),
         SessionFamily.revoked_at.is_(None),
@@ -154,7 +156,10 @@ _LIVE_SESSION_USER = (
 
 
 def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> Principal:
-    """Verifies signature (ES256 only), iss, aud, exp, nbf; refuses revoked tokens and disabled users."""
+    """Verifies signature (ES256 only), iss, aud, exp, nbf; refuses revoked tokens and disabled users.
+
+    `aud` is Tokenward's own audience, or for a client's session (`azp`) that client's audience: a client's
+    session may read `me` and log out (server.services.assurance keeps it from everything else)."""
     now = rt.now()
     try:
         header = jwt.get_unverified_header(access_token)
@@ -169,10 +174,10 @@ def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> 
             access_token,
             public_key,
             algorithms=[ALGORITHM],
-            audience=rt.settings.jwt_audience,
             issuer=rt.settings.public_url,
             options={
                 "require": _REQUIRED_CLAIMS,
+                "verify_aud": False,  # checked below against the session's client
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
@@ -185,9 +190,13 @@ def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> 
         raise InvalidToken()
     if not (claims["nbf"] <= now < claims["exp"]):
         raise InvalidToken("The access token is expired or not yet valid")
-    user = session.scalar(_LIVE_SESSION_USER, {"sid": str(claims["sid"]), "sub": str(claims["sub"])})
-    if user is None:
+    live = session.execute(_LIVE_SESSION, {"sid": str(claims["sid"]), "sub": str(claims["sub"])}).first()
+    if live is None:
         raise InvalidToken("The access token was revoked")
+    user, client_id, client_audience = live
+    expected_audience = client_audience if client_id is not None else rt.settings.jwt_audience
+    if claims["aud"] != expected_audience or claims.get("azp") != client_id:
+        raise InvalidToken()
     return Principal(user=user, claims=claims)
 
 
