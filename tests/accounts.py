@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,11 +54,13 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 def login_form_credentials(app: Flask) -> dict[str, str]:
-    """The Basic header of a registered client `test-app` (made on first use), as a login form would send."""
+    """The Basic header of a registered client `test-app-…` (made on first use), as a login form sends."""
     if "test_app_client" not in app.extensions:
         with app.app_context():
+            # A name of its own per app: apps of one test may share a database (two nodes).
+            name = f"test-app-{secrets.token_hex(4)}"
             created = clients.add_client(
-                db.session, app.extensions["tokenward"], name="test-app", actor=Actor.console()
+                db.session, app.extensions["tokenward"], name=name, actor=Actor.console()
             )
             app.extensions["test_app_client"] = basic(created.client.id, created.secret)
     return app.extensions["test_app_client"]  # type: ignore[no-any-return]

@@ -109,6 +109,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
     application = create_app(settings, clock=clock)
+    application.test_client_class = LoginFormClient
     yield application
     with application.app_context():
         db.session.remove()
@@ -118,7 +119,6 @@ def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    app.test_client_class = LoginFormClient
     return app.test_client()
 
 

@@ -14,13 +14,15 @@ from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
 from server.db import db
-from tests.accounts import Accounts
+from tests.accounts import Accounts, LoginFormClient
 
 
 def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "memory://") -> Flask:
-    return create_app(
+    app = create_app(
         replace(settings, rate_limits=RateLimits.parse(limits), ratelimit_storage=storage), clock=clock
     )
+    app.test_client_class = LoginFormClient
+    return app
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from flask import Flask
 from server.app import create_app
 from server.config import RateLimits, Settings
 from server.db import db
+from tests.accounts import LoginFormClient
 
 TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
 
@@ -76,6 +77,7 @@ def api(console: Console) -> Iterator[Flask]:
             rate_limits=RateLimits.parse("off"),
         )
     )
+    app.test_client_class = LoginFormClient
     yield app
     with app.app_context():
         db.session.remove()

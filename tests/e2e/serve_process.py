@@ -12,6 +12,7 @@ with the password (an enroll-only session), enrolls a TOTP/HOTP token and activa
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -171,6 +172,17 @@ def add_user(env: dict[str, str], username: str, *, password: str = PASSWORD, ad
     )
     if result.returncode != 0:
         raise RuntimeError(f"tokenward user add {username} failed: {result.stderr.strip()}")
+
+
+def add_client(env: dict[str, str], name: str) -> tuple[str, str]:
+    """`tokenward client add NAME --json`: the (client_id, client_secret) a login form authenticates with."""
+    result = subprocess.run(
+        [TOKENWARD, "client", "add", name, "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"tokenward client add {name} failed: {result.stderr.strip()}")
+    created = json.loads(result.stdout)
+    return created["client_id"], created["client_secret"]
 
 
 @dataclass

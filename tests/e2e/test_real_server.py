@@ -23,7 +23,15 @@ import jwt
 import pytest
 import requests
 
-from tests.e2e.serve_process import PASSWORD, ServeProcess, add_user, bearer, enroll_token, server_env
+from tests.e2e.serve_process import (
+    PASSWORD,
+    ServeProcess,
+    add_client,
+    add_user,
+    bearer,
+    enroll_token,
+    server_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +154,9 @@ def two_servers(tmp_path: Path, shared_database: str) -> Iterator[Nodes]:
         ServeProcess.stop_all([first, second])
 
 
-def _race(servers: tuple[ServeProcess, ServeProcess], username: str, code: str) -> list[tuple[int, str]]:
+def _race(
+    servers: tuple[ServeProcess, ServeProcess], username: str, code: str, client: tuple[str, str]
+) -> list[tuple[int, str]]:
     """Sends `{username, otp}` PARALLEL_SUBMISSIONS times at once, alternating between the servers;
     returns (status, problem code or "session") of each answer."""
     start = threading.Barrier(PARALLEL_SUBMISSIONS)
@@ -154,7 +164,7 @@ def _race(servers: tuple[ServeProcess, ServeProcess], username: str, code: str) 
     def submit(index: int) -> tuple[int, str]:
         url = servers[index % 2].url("/api/v1/verify")
         start.wait(timeout=30)
-        response = requests.post(url, json={"username": username, "otp": code}, timeout=30)
+        response = requests.post(url, json={"username": username, "otp": code}, auth=client, timeout=30)
         body = response.json()
         return response.status_code, "session" if "access_token" in body else body.get("code", "")
 
@@ -186,13 +196,17 @@ def test_a_code_is_accepted_once_by_two_processes_sharing_the_database(
         totp = enroll_token(http, second.base_url, totp_user, kind="totp", algorithm="SHA256")
     assert totp.activated_step is not None
 
-    _assert_accepted_once(_race(servers, hotp_user, hotp.next_hotp()), servers)
-    _assert_accepted_once(_race(servers, totp_user, totp.at(totp.activated_step + 1)), servers)
+    client = add_client(env, "race-app")
+    _assert_accepted_once(_race(servers, hotp_user, hotp.next_hotp(), client), servers)
+    _assert_accepted_once(_race(servers, totp_user, totp.at(totp.activated_step + 1), client), servers)
 
     for server in servers:  # both processes really took their half
         assert server.log(None).count('"POST /api/v1/verify') >= PARALLEL_SUBMISSIONS, server.log()
     # The HOTP counter moved on by exactly one: the following code is still good (and the token not locked).
     follow_up = requests.post(
-        second.url("/api/v1/verify"), json={"username": hotp_user, "otp": hotp.next_hotp()}, timeout=10
+        second.url("/api/v1/verify"),
+        json={"username": hotp_user, "otp": hotp.next_hotp()},
+        auth=client,
+        timeout=10,
     )
     assert follow_up.status_code == 200, follow_up.text
