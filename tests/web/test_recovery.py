@@ -88,7 +88,7 @@ def test_step_up_before_changes_once_the_second_factor_is_old(page: Page, live: 
 
     page.get_by_role("button", name="Generate new codes").click()
     dialog = page.get_by_role("dialog", name="Confirm it's you")
-    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("To create new recovery codes, answer your second factor again.")
     code = dialog.get_by_label("Code from your authenticator app")
     expect(code).to_be_focused()
     right = oathtool_code(phone.secret, live.clock.now())
@@ -109,7 +109,7 @@ def test_step_up_before_changes_once_the_second_factor_is_old(page: Page, live: 
     confirm = confirming.get_by_role("button", name="Remove")
     remove.click()
     confirm.click()
-    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("To remove a sign-in method")
     dialog.get_by_role("button", name="Cancel").click()
     expect(page.get_by_role("status")).to_have_text("Nothing was changed.")
     expect(page.get_by_role("row").filter(has_text="Authenticator app")).to_have_count(1)

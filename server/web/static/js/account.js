@@ -100,7 +100,7 @@ function confirmRemoval(token) {
   removeDialog.onclose = async () => {
     if (removeDialog.returnValue !== "remove") return;
     try {
-      await withStepUp(() => api(`/api/v1/tokens/${token.id}`, { method: "DELETE" }));
+      await withStepUp("remove a sign-in method", () => api(`/api/v1/tokens/${token.id}`, { method: "DELETE" }));
       say(status, `“${tokenName(token)}” was removed.`, "success");
       await loadTokens();
     } catch (problem) {
@@ -141,7 +141,8 @@ async function added(what, token) {
     return;
   }
   const now = Date.now() / 1000;
-  renderTokens([...shownTokens, { ...token, state: "active", created_at: token.created_at ?? now, last_used_at: null }]);
+  const activated = { ...token, state: "active", created_at: token.created_at ?? now, last_used_at: null };
+  renderTokens([...shownTokens, activated]);
   byId("add-choices").hidden = true;
   byId("enroll-notice-title").textContent = "Sign in again to finish";
   byId("enroll-notice-text").textContent =
@@ -164,7 +165,9 @@ async function startApp(event) {
   };
   await whileBusy(form, async () => {
     try {
-      pending = await withStepUp(() => api("/api/v1/tokens", { method: "POST", json: options }));
+      pending = await withStepUp("add a sign-in method", () =>
+        api("/api/v1/tokens", { method: "POST", json: options }),
+      );
     } catch (problem) {
       failed(problem);
       return;
@@ -236,18 +239,20 @@ async function addKey(event) {
   await whileBusy(form, async () => {
     let started;
     try {
-      started = await withStepUp(() =>
+      started = await withStepUp("add a sign-in method", () =>
         api("/api/v1/tokens", { method: "POST", json: { type: "webauthn", description } }),
       );
       const credential = await createCredential(started.publicKey);
       await api(`/api/v1/tokens/${started.id}/activate`, { method: "POST", json: { credential } });
     } catch (problem) {
-      failed(problem, problem.name === "ApiError" ? describeProblem : (error) => describeWebauthnError(error, "create"));
+      const describe = problem.name === "ApiError" ? describeProblem : (error) => describeWebauthnError(error, "create");
+      failed(problem, describe);
       if (started && !enrollOnly) await api(`/api/v1/tokens/${started.id}`, { method: "DELETE" }).catch(() => {});
       return;
     }
     closePanels();
-    await added(description ? `“${description}”` : "Your security key", { ...started, type: "webauthn", description });
+    const name = description ? `“${description}”` : "Your security key";
+    await added(name, { ...started, type: "webauthn", description });
   });
 }
 
@@ -267,7 +272,10 @@ async function generateCodes(event) {
   quiet(status);
   await whileBusy(button, async () => {
     try {
-      ({ codes: newCodes } = await withStepUp(() => api("/api/v1/recovery-codes", { method: "POST", json: {} })));
+      const created = await withStepUp("create new recovery codes", () =>
+        api("/api/v1/recovery-codes", { method: "POST", json: {} }),
+      );
+      newCodes = created.codes;
     } catch (problem) {
       failed(problem);
       return;

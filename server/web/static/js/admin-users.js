@@ -48,7 +48,8 @@ function userRow(user) {
     "aria-label": `Tokens of ${user.username}`,
     text: "Tokens",
   });
-  const tempCode = user.disabled
+  // A temporary code is for someone who lost their sign-in methods; not for a disabled account, nor yourself.
+  const tempCode = user.disabled || yourself
     ? null
     : h("button", {
         type: "button",

@@ -196,7 +196,8 @@ for (const [method, form] of Object.entries(codeForms)) {
     unflagFields(form);
     const code = input.value.trim();
     if (!code) return fail("Enter the code.", input);
-    await whileBusy(form, () => answer({ [method === "recovery" ? "recovery_code" : "temporary_code"]: code }, input));
+    const field = method === "recovery" ? "recovery_code" : "temporary_code";
+    await whileBusy(form, () => answer({ [field]: code }, input));
   });
   useCode[method].addEventListener("click", () => switchMethods(method));
 }

@@ -70,7 +70,8 @@ async function answer(fields, field) {
 }
 
 // Opens the dialog; resolves once the second factor was answered, rejects with StepUpCancelled.
-async function askForSecondFactor() {
+async function askForSecondFactor(purpose) {
+  byId("step-up-text").textContent = `To ${purpose}, answer your second factor again.`;
   quiet(error);
   unflagFields(dialog);
   await start();
@@ -81,15 +82,15 @@ async function askForSecondFactor() {
   });
 }
 
-// Runs `work`; when it needs a recent second factor, asks for it and runs it once more. A StepUpCancelled
-// rejection means the person closed the dialog: the caller says nothing.
-export async function withStepUp(work) {
+// Runs `work`; when it needs a recent second factor, asks for it and runs it once more. `purpose` completes
+// "To …, answer your second factor again." A StepUpCancelled rejection means the person closed the dialog.
+export async function withStepUp(purpose, work) {
   try {
     return await work();
   } catch (problem) {
     if (problem?.code !== "step_up_required") throw problem;
   }
-  await askForSecondFactor();
+  await askForSecondFactor(purpose);
   return work();
 }
 
