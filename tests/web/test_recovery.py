@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from tests.accounts import PhoneToken, bearer
 from tests.web.browsing import (
     LiveServer,
+    add_virtual_authenticator,
     alert,
     enroll_app,
     oathtool_code,
@@ -121,6 +122,27 @@ def test_step_up_before_changes_once_the_second_factor_is_old(page: Page, live: 
     dialog.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("status")).to_have_text("“Authenticator app” was removed.")
     expect(page.get_by_text("No sign-in methods yet.")).to_be_visible()
+
+
+def test_step_up_with_a_security_key(page: Page, live: LiveServer) -> None:
+    add_virtual_authenticator(page)
+    phone = live.accounts.user_with_phone("alice")
+    sign_in_with_code(page, live, "alice", phone.secret)
+    page.get_by_role("button", name=re.compile("^Security key")).click()
+    page.get_by_role("textbox", name="Name (optional)").fill("Blue key")
+    page.get_by_role("button", name="Add security key").click()
+    expect(page.get_by_role("status")).to_have_text("“Blue key” was added.")
+    live.clock.advance(STEP_UP_MAX_AGE + 1)
+
+    page.get_by_role("button", name="Generate new codes").click()
+    dialog = page.get_by_role("dialog", name="Confirm it's you")
+    # Both of the account's factors are offered; the key answers.
+    expect(dialog.get_by_label("Code from your authenticator app")).to_be_focused()
+    dialog.get_by_role("button", name="Use security key").click()
+    expect(dialog).to_be_hidden()
+    assert len(_shown_codes(page)) == 10
+    me = page.evaluate("fetch('/api/v1/me').then((response) => response.json())")
+    assert me["acr"] == "phishing-resistant"  # the step-up's session replaced the one from the code
 
 
 def test_sign_in_with_a_recovery_code_after_the_token_was_disabled(page: Page, live: LiveServer) -> None:
