@@ -10,7 +10,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from server.api.auth import CSRF_COOKIE, CSRF_HEADER
 from server.api.context import runtime
 from server.services import users
-from server.services.assurance import FULL_SCOPE
+from server.services.assurance import FULL_SCOPE, RECOVERY_AMR
 from server.web.cookies import set_csrf_cookie, signed_in
 from server.web.error_pages import render_error_page
 
@@ -74,10 +74,13 @@ def account() -> Any:
     principal = signed_in()
     if principal is None:
         return _to_login()
+    # Which code stood in for a lost factor, if one did: the enroll notice says so.
+    recovering = next((method for method in principal.amr if method in RECOVERY_AMR), None)
     return render_template(
         "account.html",
         user=users.user_view(principal.user),
         enroll_only=principal.scope != FULL_SCOPE,
+        recovering=recovering,
     )
 
 

@@ -147,3 +147,25 @@ def add_virtual_authenticator(page: Page) -> tuple[Any, str]:
         },
     )
     return cdp, added["authenticatorId"]
+
+
+def enroll_app(page: Page, live: LiveServer, tmp_path_name: str = "qr") -> str:
+    """From an enroll-only session on /account: adds an authenticator app, returns its secret."""
+    page.get_by_role("button", name=re.compile("Authenticator app")).click()
+    page.get_by_role("textbox", name="Name (optional)").fill("My phone")
+    page.get_by_role("button", name="Show QR code").click()
+    expect(page.get_by_role("heading", name="Scan this QR code with your app")).to_be_focused()
+    image = page.get_by_role("img", name=re.compile("QR code"))
+    expect(image).to_be_visible()
+    shot = live.app.instance_path + f"/{tmp_path_name}.png"
+    image.screenshot(path=shot)
+    uri = scan_qr(shot)  # type: ignore[arg-type]
+    secret = otpauth_secret(uri)
+    shown = page.locator("#app-secret").inner_text().replace(" ", "")
+    assert shown == secret
+    expect(page.get_by_text(re.compile(r"This setup expires in (9|10):\d\d"))).to_be_visible()
+    page.get_by_label("Then type the first code the app shows").fill(oathtool_code(secret, live.clock.now()))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_have_text("“My phone” was added.")
+    live.clock.advance(30)
+    return secret

@@ -24,7 +24,7 @@ from server.app import create_app
 from server.clock import FrozenClock
 from server.config import Settings
 from server.db import db
-from tests.accounts import Accounts
+from tests.accounts import Accounts, LoginFormClient
 from tests.web.browsing import CHROMIUM, DESKTOP, LiveServer, PageWatch
 
 CHROMIUM_ARGS = [
@@ -85,6 +85,8 @@ def live(settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
     server = make_server("localhost", 0, dispatch, threaded=True)
     url = f"http://localhost:{server.server_port}"
     app = create_app(replace(settings, public_url=url), clock=clock)
+    # One-step verify calls from the tests authenticate as a registered client, as in tests/conftest.py.
+    app.test_client_class = LoginFormClient
     apps["app"] = app
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

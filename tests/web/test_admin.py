@@ -50,8 +50,9 @@ def test_unlock_a_locked_token_and_find_it_in_the_audit_log(page: Page, live: Li
     alice = live.accounts.user_with_phone("alice")
     threshold = live.app.extensions["tokenward"].settings.lockout_threshold
     codes = _fail_verifies(live, "alice", alice, AUDIT_PAGE_SIZE + 5)  # two pages of failures
-    assert codes[:threshold] == ["invalid_otp"] * threshold
-    assert set(codes[threshold:]) == {"token_locked"}
+    # A one-step caller that gave no password is not told that the token locked: every answer reads as wrong
+    # (the audit log keeps the reason, token_locked).
+    assert set(codes) == {"invalid_otp"}
     failures = len(codes)
 
     sign_in_with_code(page, live, "root", root.secret)

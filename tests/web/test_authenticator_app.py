@@ -9,35 +9,11 @@ from playwright.sync_api import Page, expect
 from tests.web.browsing import (
     LiveServer,
     alert,
-    oathtool_code,
-    otpauth_secret,
-    scan_qr,
+    enroll_app,
     sign_in_with_code,
     sign_in_with_password,
     sign_out,
 )
-
-
-def _enroll_app(page: Page, live: LiveServer, tmp_path_name: str = "qr") -> str:
-    """From an enroll-only session on /account: adds an authenticator app, returns its secret."""
-    page.get_by_role("button", name=re.compile("Authenticator app")).click()
-    page.get_by_role("textbox", name="Name (optional)").fill("My phone")
-    page.get_by_role("button", name="Show QR code").click()
-    expect(page.get_by_role("heading", name="Scan this QR code with your app")).to_be_focused()
-    image = page.get_by_role("img", name=re.compile("QR code"))
-    expect(image).to_be_visible()
-    shot = live.app.instance_path + f"/{tmp_path_name}.png"
-    image.screenshot(path=shot)
-    uri = scan_qr(shot)  # type: ignore[arg-type]
-    secret = otpauth_secret(uri)
-    shown = page.locator("#app-secret").inner_text().replace(" ", "")
-    assert shown == secret
-    expect(page.get_by_text(re.compile(r"This setup expires in (9|10):\d\d"))).to_be_visible()
-    page.get_by_label("Then type the first code the app shows").fill(oathtool_code(secret, live.clock.now()))
-    page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("status")).to_have_text("“My phone” was added.")
-    live.clock.advance(30)
-    return secret
 
 
 def test_enroll_an_app_then_sign_in_with_it(page: Page, live: LiveServer) -> None:
@@ -46,7 +22,7 @@ def test_enroll_an_app_then_sign_in_with_it(page: Page, live: LiveServer) -> Non
     expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.get_by_role("heading", name="Add a sign-in method first")).to_be_visible()
 
-    secret = _enroll_app(page, live)
+    secret = enroll_app(page, live)
     row = page.get_by_role("row").filter(has_text="My phone")
     expect(row).to_contain_text("Authenticator app")
     expect(row).to_contain_text("Active")

@@ -7,17 +7,22 @@ violation, no script error (the `watch` fixture).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from server.db import db
 from server.services.audit import Actor
 from server.services.seed_files import SeedRecord
 from server.services.seed_import import import_seeds
+from tests.accounts import bearer
 from tests.web.browsing import PHONE, LiveServer, alert, screenshot, sign_in_with_code, sign_in_with_password
 
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": PHONE}
+VIEWPORTS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 800},
+    "phone": {"width": PHONE["width"], "height": PHONE["height"]},
+}
 
 
 def _fits(page: Page) -> None:
@@ -108,3 +113,71 @@ def test_screenshots_of_every_page(page: Page, live: LiveServer, viewport: str) 
     page.get_by_role("button", name="Verify").click()
     expect(alert(page)).to_have_text(re.compile("locked"))
     _shoot(page, "login-locked", viewport)
+
+
+def _disable_token(live: LiveServer, admin: dict[str, Any], token_id: str) -> None:
+    response = live.accounts.client.post(
+        f"/api/v1/admin/tokens/{token_id}/disable", json={}, headers=bearer(admin)
+    )
+    assert response.status_code == 200, response.json
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_screenshots_of_recovery_and_step_up(page: Page, live: LiveServer, viewport: str) -> None:
+    page.set_viewport_size(VIEWPORTS[viewport])
+    accounts = live.accounts
+    root = accounts.user_with_phone("root", role="admin")
+    admin = accounts.full_session("root", root)
+    codes = {}
+    for name in ("alice", "dave"):  # dave's phone is lost (disabled): only his recovery codes are left
+        phone = accounts.user_with_phone(name)
+        session = accounts.full_session(name, phone)
+        created = accounts.client.post("/api/v1/recovery-codes", json={}, headers=bearer(session))
+        codes[name] = created.json["codes"]  # type: ignore[index]
+    _disable_token(live, admin, phone.token_id)
+    carol = accounts.user_with_phone("carol")  # lost her phone and has no codes
+    _disable_token(live, admin, carol.token_id)
+
+    sign_in_with_password(page, "carol")
+    expect(alert(page)).to_have_text(re.compile("no working sign-in method left"))
+    _shoot(page, "login-enrollment-needs-code", viewport)
+
+    sign_in_with_code(page, live, "root", root.secret)
+    page.get_by_role("button", name="Generate new codes").click()
+    expect(page.get_by_role("listitem")).to_have_count(10)
+    _shoot(page, "account-recovery-codes", viewport)
+    page.get_by_role("button", name="I saved them").click()
+    expect(page.get_by_text("10 codes left")).to_be_visible()
+    _shoot(page, "account-with-recovery", viewport)
+    live.clock.advance(601)
+    page.get_by_role("button", name="Generate new codes").click()
+    dialog = page.get_by_role("dialog", name="Confirm it's you")
+    expect(dialog.get_by_label("Code from your authenticator app")).to_be_focused()
+    _shoot(page, "account-step-up", viewport)
+    dialog.get_by_role("button", name="Cancel").click()
+
+    page.goto("/admin")
+    page.get_by_role("button", name="Temporary code for carol").click()
+    dialog = page.get_by_role("dialog", name="Temporary code for carol")
+    expect(dialog.get_by_label("Valid for")).to_be_focused()
+    _shoot(page, "admin-users-temp-code", viewport)
+    dialog.get_by_role("button", name="Create code").click()
+    expect(dialog.get_by_text(re.compile("^It works once, until"))).to_be_visible()
+    _shoot(page, "admin-users-temp-code-shown", viewport)
+    dialog.get_by_role("button", name="Done").click()
+    page.context.clear_cookies()
+
+    sign_in_with_password(page, "alice")
+    expect(page.get_by_role("button", name="Use a recovery code")).to_be_visible()
+    _shoot(page, "login-code-or-recovery", viewport)
+    page.get_by_role("button", name="Use a recovery code").click()
+    expect(page.get_by_label("Recovery code")).to_be_focused()
+    _shoot(page, "login-recovery-code-chosen", viewport)
+
+    sign_in_with_password(page, "dave")
+    page.get_by_label("Recovery code").fill(codes["dave"][0])
+    _shoot(page, "login-recovery-code", viewport)
+    page.get_by_role("button", name="Sign in with this code").click()
+    expect(page.get_by_text("You signed in with a recovery code.")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="Disabled")).to_have_count(1)
+    _shoot(page, "account-enroll-recovery", viewport)

@@ -1,4 +1,5 @@
-// The account page: the user's sign-in methods, adding an authenticator app or a security key, removing.
+// The account page: the user's sign-in methods, adding an authenticator app or a security key, removing;
+// recovery codes. Changes that need a recent second factor ask for it again first (step-up.js).
 import "./topbar.js";
 import { api, signOut } from "./api.js";
 import {
@@ -17,6 +18,7 @@ import {
 } from "./elements.js";
 import { countdown, formatCountdown, formatTime, givenName, groupSecret, tokenKind, tokenName } from "./format.js";
 import { describeProblem, describeWebauthnError } from "./messages.js";
+import { StepUpCancelled, withStepUp } from "./step-up.js";
 import { createCredential, webauthnAvailable } from "./webauthn.js";
 
 const enrollOnly = byId("main").dataset.scope === "enroll";
@@ -33,6 +35,7 @@ const removeDialog = byId("remove-dialog");
 let pending = null; // the authenticator app being set up: {id, type, ...}
 let stopCountdown = () => {};
 let activeTokens = 0;
+let shownTokens = [];
 
 function tokenStatus(token) {
   if (token.locked) return badge("Locked", "danger");
@@ -69,13 +72,23 @@ function tokenRow(token) {
   );
 }
 
-async function loadTokens() {
-  const { tokens } = await api("/api/v1/tokens");
-  const shown = tokens.filter((token) => token.state !== "pending" || token.id === pending?.id);
+function renderTokens(shown) {
+  shownTokens = shown;
   activeTokens = shown.filter((token) => token.state === "active").length;
   table.tBodies[0].replaceChildren(...shown.map(tokenRow));
   table.hidden = shown.length === 0;
   empty.hidden = shown.length !== 0;
+}
+
+async function loadTokens() {
+  const { tokens } = await api("/api/v1/tokens");
+  renderTokens(tokens.filter((token) => token.state !== "pending" || token.id === pending?.id));
+}
+
+// Says why a change did not happen; nothing when the person closed the step-up dialog themselves.
+function failed(problem, describe = describeProblem) {
+  if (problem instanceof StepUpCancelled) say(status, "Nothing was changed.", "info");
+  else say(status, describe(problem), "error");
 }
 
 function confirmRemoval(token) {
@@ -87,11 +100,11 @@ function confirmRemoval(token) {
   removeDialog.onclose = async () => {
     if (removeDialog.returnValue !== "remove") return;
     try {
-      await api(`/api/v1/tokens/${token.id}`, { method: "DELETE" });
+      await withStepUp("remove a sign-in method", () => api(`/api/v1/tokens/${token.id}`, { method: "DELETE" }));
       say(status, `“${tokenName(token)}” was removed.`, "success");
       await loadTokens();
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      failed(problem);
     }
   };
   removeDialog.showModal();
@@ -119,18 +132,25 @@ function endSetup() {
   byId("add-choices").hidden = false;
 }
 
-async function added(what) {
+// `token`: what the API answered when the setup started. An enroll-only session ends the moment its first
+// factor activates, so that page cannot ask the API again: it shows the new token as active itself.
+async function added(what, token) {
   say(status, `${what} was added.`, "success");
-  await loadTokens();
-  if (enrollOnly) {
-    byId("enroll-notice-title").textContent = "Sign in again to finish";
-    byId("enroll-notice-text").textContent =
-      "You're all set. Sign in again with your new sign-in method to use your account.";
-    byId("enroll-notice").classList.add("notice-success");
-    const again = byId("sign-in-again");
-    again.hidden = false;
-    again.focus();
+  if (!enrollOnly) {
+    await loadTokens();
+    return;
   }
+  const now = Date.now() / 1000;
+  const activated = { ...token, state: "active", created_at: token.created_at ?? now, last_used_at: null };
+  renderTokens([...shownTokens, activated]);
+  byId("add-choices").hidden = true;
+  byId("enroll-notice-title").textContent = "Sign in again to finish";
+  byId("enroll-notice-text").textContent =
+    "You're all set. Sign in again with your new sign-in method to use your account.";
+  byId("enroll-notice").classList.add("notice-success");
+  const again = byId("sign-in-again");
+  again.hidden = false;
+  again.focus();
 }
 
 async function startApp(event) {
@@ -145,9 +165,11 @@ async function startApp(event) {
   };
   await whileBusy(form, async () => {
     try {
-      pending = await api("/api/v1/tokens", { method: "POST", json: options });
+      pending = await withStepUp("add a sign-in method", () =>
+        api("/api/v1/tokens", { method: "POST", json: options }),
+      );
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      failed(problem);
       return;
     }
     pending.description = options.description;
@@ -188,9 +210,10 @@ async function confirmApp(event) {
       else flagField(codeInput);
       return;
     }
+    const token = { ...pending, type: pending.type || panels.app.elements.type.value };
     const name = pending.description ? `“${pending.description}”` : "Your authenticator app";
     endSetup();
-    await added(name);
+    await added(name, token);
   });
 }
 
@@ -216,18 +239,87 @@ async function addKey(event) {
   await whileBusy(form, async () => {
     let started;
     try {
-      started = await api("/api/v1/tokens", { method: "POST", json: { type: "webauthn", description } });
+      started = await withStepUp("add a sign-in method", () =>
+        api("/api/v1/tokens", { method: "POST", json: { type: "webauthn", description } }),
+      );
       const credential = await createCredential(started.publicKey);
       await api(`/api/v1/tokens/${started.id}/activate`, { method: "POST", json: { credential } });
     } catch (problem) {
-      const text = problem.name === "ApiError" ? describeProblem(problem) : describeWebauthnError(problem, "create");
-      say(status, text, "error");
+      const describe = problem.name === "ApiError" ? describeProblem : (error) => describeWebauthnError(error, "create");
+      failed(problem, describe);
       if (started && !enrollOnly) await api(`/api/v1/tokens/${started.id}`, { method: "DELETE" }).catch(() => {});
       return;
     }
     closePanels();
-    await added(description ? `“${description}”` : "Your security key");
+    const name = description ? `“${description}”` : "Your security key";
+    await added(name, { ...started, type: "webauthn", description });
   });
+}
+
+// ---- Recovery codes (a full session only) ----------------------------------------------------------
+
+let newCodes = [];
+
+async function loadRecovery() {
+  const { remaining } = await api("/api/v1/recovery-codes");
+  byId("recovery-remaining").textContent =
+    remaining === 0 ? "None left" : `${remaining} ${remaining === 1 ? "code" : "codes"} left`;
+  byId("recovery-replace-note").hidden = remaining === 0;
+}
+
+async function generateCodes(event) {
+  const button = event.currentTarget;
+  quiet(status);
+  await whileBusy(button, async () => {
+    try {
+      const created = await withStepUp("create new recovery codes", () =>
+        api("/api/v1/recovery-codes", { method: "POST", json: {} }),
+      );
+      newCodes = created.codes;
+    } catch (problem) {
+      failed(problem);
+      return;
+    }
+    byId("recovery-list").replaceChildren(...newCodes.map((code) => h("li", {}, h("code", { text: code }))));
+    byId("recovery-start").hidden = true;
+    byId("recovery-codes").hidden = false;
+    byId("recovery-codes-title").focus();
+    await loadRecovery();
+  });
+}
+
+function downloadCodes() {
+  const username = byId("main").dataset.username;
+  const text = [
+    `Tokenward recovery codes for ${username}`,
+    `Created ${formatTime(Date.now() / 1000)} at ${window.location.origin}`,
+    "",
+    "Each code signs you in once when you have lost your sign-in methods.",
+    "Codes created earlier no longer work.",
+    "",
+    ...newCodes.map((code, index) => `${String(index + 1).padStart(2, " ")}. ${code}`),
+    "",
+  ].join("\n");
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  const link = h("a", { href: url, download: `tokenward-recovery-codes-${username}.txt`, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function hideCodes() {
+  newCodes = [];
+  byId("recovery-list").replaceChildren();
+  byId("recovery-codes").hidden = true;
+  byId("recovery-start").hidden = false;
+  byId("generate-codes").focus();
+}
+
+if (!enrollOnly) {
+  byId("generate-codes").addEventListener("click", generateCodes);
+  byId("download-codes").addEventListener("click", downloadCodes);
+  byId("hide-codes").addEventListener("click", hideCodes);
 }
 
 choices.app.addEventListener("click", () => openPanel("app"));
@@ -249,6 +341,7 @@ enableControls();
 
 try {
   await loadTokens();
+  if (!enrollOnly) await loadRecovery();
 } catch (problem) {
   say(status, describeProblem(problem), "error");
 }

@@ -1,7 +1,20 @@
-// Administration: users — create, disable and enable, and a way to their tokens.
+// Administration: users — create, disable and enable, a temporary code for one who lost their sign-in
+// methods, and a way to their tokens.
 import "./topbar.js";
 import { api } from "./api.js";
-import { badge, byId, cell, enableControls, flagField, h, quiet, say, unflagFields, whileBusy } from "./elements.js";
+import {
+  badge,
+  byId,
+  cell,
+  enableControls,
+  flagField,
+  h,
+  quiet,
+  say,
+  unflagFields,
+  whileBusy,
+  wireDialogs,
+} from "./elements.js";
 import { formatTime } from "./format.js";
 import { PAGE_SIZE, emptyRow, renderPager } from "./listing.js";
 import { describeProblem } from "./messages.js";
@@ -10,6 +23,10 @@ const status = byId("admin-status");
 const form = byId("user-form");
 const tbody = byId("user-table").tBodies[0];
 const pager = byId("users-pager");
+const tempDialog = byId("temp-code-dialog");
+const tempForm = byId("temp-code-form");
+const tempShown = byId("temp-code-shown");
+let tempFor = null; // the user the dialog is making a temporary code for
 let offset = 0;
 
 const me = byId("main").dataset.username;
@@ -31,6 +48,16 @@ function userRow(user) {
     "aria-label": `Tokens of ${user.username}`,
     text: "Tokens",
   });
+  // A temporary code is for someone who lost their sign-in methods; not for a disabled account, nor yourself.
+  const tempCode = user.disabled || yourself
+    ? null
+    : h("button", {
+        type: "button",
+        class: "button button-quiet button-small",
+        "aria-label": `Temporary code for ${user.username}`,
+        text: "Temporary code",
+        onclick: () => openTempCode(user),
+      });
   return h(
     "tr",
     { dataset: { username: user.username } },
@@ -41,7 +68,7 @@ function userRow(user) {
     cell("Role", user.role === "admin" ? "Administrator" : "User"),
     cell("Status", user.disabled ? badge("Disabled", "neutral") : badge("Active", "success")),
     cell("Created", formatTime(user.created_at)),
-    cell("", h("div", { class: "row-actions" }, tokensLink, toggle)),
+    cell("", h("div", { class: "row-actions" }, tokensLink, tempCode, toggle)),
   );
 }
 
@@ -68,6 +95,52 @@ async function setDisabled(button, user, disabled) {
   });
   await load();
 }
+
+function openTempCode(user) {
+  tempFor = user;
+  quiet(status);
+  byId("temp-code-title").textContent = `Temporary code for ${user.username}`;
+  tempForm.reset();
+  tempForm.hidden = false;
+  tempShown.hidden = true;
+  byId("temp-code-value").textContent = "";
+  tempDialog.showModal();
+  tempForm.elements.ttl.focus();
+}
+
+tempForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = tempFor.username;
+  await whileBusy(tempForm, async () => {
+    let issued;
+    try {
+      issued = await api(`/api/v1/admin/users/${encodeURIComponent(username)}/temporary-code`, {
+        method: "POST",
+        json: { ttl: Number(tempForm.elements.ttl.value) },
+      });
+    } catch (problem) {
+      tempDialog.close("cancel");
+      say(status, describeProblem(problem), "error");
+      return;
+    }
+    byId("temp-code-shown-title").textContent = `Temporary code for ${username}`;
+    byId("temp-code-shown-text").textContent =
+      `Give this code to ${username} in person or by phone. It is shown only this once. ` +
+      `${username} enters it at sign-in after their password, then adds a new sign-in method.`;
+    byId("temp-code-value").textContent = issued.code;
+    byId("temp-code-expiry").textContent = `It works once, until ${formatTime(issued.expires_at)}.`;
+    tempForm.hidden = true;
+    tempShown.hidden = false;
+    byId("temp-code-shown-title").focus();
+    say(status, `A temporary code for ${username} was created.`, "success");
+  });
+});
+
+tempDialog.addEventListener("close", () => {
+  // The code is shown once: it leaves the page with the dialog.
+  byId("temp-code-value").textContent = "";
+  tempFor = null;
+});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -97,6 +170,7 @@ form.addEventListener("submit", async (event) => {
   form.elements.username.focus();
 });
 
+wireDialogs();
 enableControls();
 try {
   await load(0);

@@ -1,4 +1,6 @@
-// Sign-in: password, then the second factor the account has (code, security key, fob) — or a passkey.
+// Sign-in: password, then the second factor the account has (code, security key, fob) — or a passkey. A
+// recovery code or an administrator's temporary code stands in for a lost factor: it signs in to add a
+// new one (the account page in enroll mode).
 import { refreshSession, sessionCall } from "./api.js";
 import { byId, enableControls, flagField, quiet, say, unflagFields, whileBusy } from "./elements.js";
 import { countdown, formatCountdown, groupDigits } from "./format.js";
@@ -20,14 +22,30 @@ const webauthnButton = byId("webauthn-button");
 const fobForm = byId("fob-form");
 const fobInput = byId("fob-response");
 const expiry = byId("factor-expiry");
+const factorMethods = [otpForm, webauthnMethod, fobForm];
+// The forms for the codes that stand in for a lost factor, by the name `methods` lists them under.
+const codeForms = { recovery: byId("recovery-form"), temporary_code: byId("temporary-form") };
+const codeInputs = { recovery: byId("recovery-code"), temporary_code: byId("temporary-code") };
+const codeChoices = byId("code-choices");
+const useCode = { recovery: byId("use-recovery"), temporary_code: byId("use-temporary") };
+const useFactor = byId("use-factor");
 
 // The codes after which this transaction is over: the person starts again from the password.
 const RESTART_CODES = new Set(["transaction_expired", "too_many_attempts"]);
 // The codes that say the typed answer itself was wrong (the field is marked); a locked token or a rate
 // limit is not the answer's fault.
-const WRONG_ANSWER_CODES = new Set(["invalid_otp", "replayed_otp", "invalid_fob_response", "validation_error"]);
+const WRONG_ANSWER_CODES = new Set([
+  "invalid_otp",
+  "replayed_otp",
+  "invalid_fob_response",
+  "invalid_recovery_code",
+  "invalid_temporary_code",
+  "validation_error",
+]);
 
 let transaction = null;
+let offeredFactors = []; // the factor methods (code, key, fob) this transaction can be answered with
+let offeredCodes = []; // "recovery", "temporary_code"
 let stopCountdown = () => {};
 
 function fail(text, field) {
@@ -36,7 +54,8 @@ function fail(text, field) {
 }
 
 function goOn(answer) {
-  const next = answer.status === "enroll" ? "/account" : main.dataset.next || "/account";
+  const enrollOnly = answer.status === "enroll" || answer.scope === "enroll";
+  const next = enrollOnly ? "/account" : main.dataset.next || "/account";
   window.location.assign(next);
 }
 
@@ -56,11 +75,17 @@ function showSecondFactor(answer, name) {
   unflagFields(main);
   byId("factor-username").textContent = name || "your passkey";
   const methods = new Set(answer.methods);
-  otpForm.hidden = !methods.has("otp");
-  webauthnMethod.hidden = !(methods.has("webauthn") && answer.webauthn);
-  fobForm.hidden = !(methods.has("fob") && answer.fob);
-  if (!fobForm.hidden) byId("fob-challenge").textContent = groupDigits(answer.fob.challenge);
-  for (const input of [otpInput, fobInput]) input.value = "";
+  offeredFactors = [];
+  if (methods.has("otp")) offeredFactors.push(otpForm);
+  if (methods.has("webauthn") && answer.webauthn) offeredFactors.push(webauthnMethod);
+  if (methods.has("fob") && answer.fob) {
+    offeredFactors.push(fobForm);
+    byId("fob-challenge").textContent = groupDigits(answer.fob.challenge);
+  }
+  offeredCodes = Object.keys(codeForms).filter((method) => methods.has(method));
+  for (const input of [otpInput, fobInput, ...Object.values(codeInputs)]) input.value = "";
+  // Without a factor that can answer, the first code form is the way in.
+  showMethods(offeredFactors.length ? null : offeredCodes[0]);
   passwordStep.hidden = true;
   factorStep.hidden = false;
   stopCountdown = countdown(
@@ -70,8 +95,32 @@ function showSecondFactor(answer, name) {
     },
     () => showPasswordStep(describeProblem({ name: "ApiError", code: "transaction_expired" })),
   );
-  const first = [otpInput, webauthnButton, fobInput].find((control) => !control.closest("[hidden]"));
+  focusFirstMethod();
+}
+
+function focusFirstMethod() {
+  const controls = [otpInput, webauthnButton, fobInput, ...Object.values(codeInputs)];
+  const first = controls.find((control) => !control.closest("[hidden]"));
   (first || byId("factor-title")).focus();
+}
+
+// `code`: null for the account's factors, or the code method ("recovery", "temporary_code") to answer with.
+function showMethods(code) {
+  for (const method of factorMethods) method.hidden = code !== null || !offeredFactors.includes(method);
+  for (const [method, form] of Object.entries(codeForms)) form.hidden = method !== code;
+  for (const [method, button] of Object.entries(useCode)) {
+    button.hidden = method === code || !offeredCodes.includes(method);
+  }
+  useFactor.hidden = code === null || offeredFactors.length === 0;
+  codeChoices.hidden = [...Object.values(useCode), useFactor].every((button) => button.hidden);
+  byId("code-choices-title").hidden = code !== null;
+}
+
+function switchMethods(code) {
+  quiet(error);
+  unflagFields(main);
+  showMethods(code);
+  focusFirstMethod();
 }
 
 async function answer(fields, field) {
@@ -139,6 +188,20 @@ fobForm.addEventListener("submit", async (event) => {
   if (!response) return fail("Enter the response your fob shows.", fobInput);
   await whileBusy(fobForm, () => answer({ fob_response: response }, fobInput));
 });
+
+for (const [method, form] of Object.entries(codeForms)) {
+  const input = codeInputs[method];
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    unflagFields(form);
+    const code = input.value.trim();
+    if (!code) return fail("Enter the code.", input);
+    const field = method === "recovery" ? "recovery_code" : "temporary_code";
+    await whileBusy(form, () => answer({ [field]: code }, input));
+  });
+  useCode[method].addEventListener("click", () => switchMethods(method));
+}
+useFactor.addEventListener("click", () => switchMethods(null));
 
 async function signInWithPasskey() {
   quiet(error);

@@ -17,6 +17,14 @@ const PROBLEMS = {
   invalid_fob_response: "That response is not right. Check the challenge on the fob and try again.",
   authenticator_not_allowed: "This model of security key is not allowed here.",
   attestation_untrusted: "This security key could not prove it is a trusted model.",
+  invalid_recovery_code: "That recovery code is not right, or it was already used. Check it and try again.",
+  invalid_temporary_code:
+    "That temporary code is not right, was already used or has expired. Ask your administrator for a new one.",
+  enrollment_needs_code:
+    "Your account has no working sign-in method left. Ask your administrator for a temporary code, " +
+    "then sign in again and enter it.",
+  step_up_required: "Confirm it's you: answer your sign-in method again.",
+  mfa_required: "This needs a sign-in with two factors. Sign out and sign in again with your sign-in method.",
   enrollment_expired: "This setup took too long and expired. Start again.",
   csrf_failed: "This page is out of date. Reload it and try again.",
   unauthenticated: "Your session ended. Sign in again.",
