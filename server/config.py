@@ -99,6 +99,11 @@ class Settings:
         return urlsplit(self.public_url).hostname or "localhost"
 
     @property
+    def verifies_attestation(self) -> bool:
+        """New keys must prove their model: attestation asked for and checked against trust anchors."""
+        return bool(self.webauthn_trust_anchors) and self.webauthn_attestation != "none"
+
+    @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
 
@@ -139,6 +144,9 @@ class Settings:
             # Trust anchors can only judge an attestation the authenticator was asked to send.
             "WEBAUTHN_TRUST_ANCHORS": bool(self.webauthn_trust_anchors)
             and self.webauthn_attestation == "none",
+            # An AAGUID is the key's own claim: only an attestation verified against trust anchors backs it.
+            "WEBAUTHN_AAGUID_ALLOWLIST": bool(self.webauthn_aaguid_allowlist)
+            and not self.verifies_attestation,
         }
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]
         if bad:
