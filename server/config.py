@@ -104,8 +104,13 @@ class Settings:
         return bool(self.webauthn_trust_anchors) and self.webauthn_attestation != "none"
 
     @property
-    def secure_cookies(self) -> bool:
+    def public_https(self) -> bool:
+        """Served over https (behind a TLS-terminating proxy, say): Secure `__Host-` cookies and HSTS."""
         return self.public_url.startswith("https://")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_https
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
