@@ -55,7 +55,8 @@ class Settings:
     jwt_audience: str = "tokenward"
     access_ttl: int = 600
     refresh_ttl: int = 2_592_000
-    ratelimit_storage: str = "memory://"
+    # database://: counters in the application database, shared by the workers (and nodes) using it.
+    ratelimit_storage: str = "database://"
     rate_limits: RateLimits = field(default_factory=RateLimits)
     lockout_threshold: int = 10
     otp_issuer: str = "Tokenward"
