@@ -55,7 +55,8 @@ class Settings:
     jwt_audience: str = "tokenward"
     access_ttl: int = 600
     refresh_ttl: int = 2_592_000
-    ratelimit_storage: str = "memory://"
+    # database://: counters in the application database, shared by the workers (and nodes) using it.
+    ratelimit_storage: str = "database://"
     rate_limits: RateLimits = field(default_factory=RateLimits)
     lockout_threshold: int = 10
     # A locked token releases itself after this long, doubled for each consecutive lock (up to the maximum).
@@ -109,8 +110,18 @@ class Settings:
         return urlsplit(self.public_url).hostname or "localhost"
 
     @property
-    def secure_cookies(self) -> bool:
+    def verifies_attestation(self) -> bool:
+        """New keys must prove their model: attestation asked for and checked against trust anchors."""
+        return bool(self.webauthn_trust_anchors) and self.webauthn_attestation != "none"
+
+    @property
+    def public_https(self) -> bool:
+        """Served over https (behind a TLS-terminating proxy, say): Secure `__Host-` cookies and HSTS."""
         return self.public_url.startswith("https://")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_https
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +165,9 @@ class Settings:
             # Trust anchors can only judge an attestation the authenticator was asked to send.
             "WEBAUTHN_TRUST_ANCHORS": bool(self.webauthn_trust_anchors)
             and self.webauthn_attestation == "none",
+            # An AAGUID is the key's own claim: only an attestation verified against trust anchors backs it.
+            "WEBAUTHN_AAGUID_ALLOWLIST": bool(self.webauthn_aaguid_allowlist)
+            and not self.verifies_attestation,
         }
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]
         if bad:

@@ -109,6 +109,13 @@ class CredentialCounterRegressed(InvalidCredential):
     )
 
 
+class CredentialNotDiscoverable(InvalidCredential):
+    code, title = (
+        "credential_not_discoverable",
+        "This security key was registered without passkey sign-in; sign in with a username",
+    )
+
+
 class AuthenticatorNotAllowed(TokenwardError):
     code, status, title = "authenticator_not_allowed", 403, "This model of security key is not allowed here"
 

@@ -180,3 +180,13 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     reason: Mapped[str] = mapped_column(String(64), default="")  # a stable error code, never input
     client_ip: Mapped[str] = mapped_column(String(64), default="")
     request_id: Mapped[str] = mapped_column(String(32), default="")
+
+
+class RateLimitCounter(db.Model):  # type: ignore[name-defined,misc]
+    """A fixed-window counter of the `database://` rate-limit storage (server.services.ratelimit_storage)."""
+
+    __tablename__ = "ratelimit_counters"
+
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

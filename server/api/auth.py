@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import hmac
+from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from flask import request
 
 from server.api.context import runtime, set_principal
+from server.config import Settings
 from server.db import current_session
 from server.errors import Forbidden, InvalidClient, Unauthenticated
 from server.services import clients
@@ -21,15 +23,31 @@ from server.services.assurance import Access, check_access
 from server.services.clients import Client
 from server.services.sessions import Principal, authenticate_bearer
 
-ACCESS_COOKIE = "tw_access"
-REFRESH_COOKIE = "tw_refresh"
-CSRF_COOKIE = "tw_csrf"
+
+@dataclass(frozen=True)
+class CookieNames:
+    access: str
+    refresh: str
+    csrf: str
+
+
+# Plain http (local development): browsers refuse `__Host-` cookies without Secure, and Secure without https.
+PLAIN_COOKIES = CookieNames(access="tw_access", refresh="tw_refresh", csrf="tw_csrf")
+# Under https: `__Host-` cookies are Secure, Path=/ and without Domain, so neither a sibling subdomain nor a
+# plain-http page on the network can plant or overwrite one (cookie tossing, session fixation).
+HOST_COOKIES = CookieNames(access="__Host-tw_access", refresh="__Host-tw_refresh", csrf="__Host-tw_csrf")
+ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE = PLAIN_COOKIES.access, PLAIN_COOKIES.refresh, PLAIN_COOKIES.csrf
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class CsrfFailed(Forbidden):
     code, title = "csrf_failed", "The request did not prove it comes from this site"
+
+
+def cookie_names(settings: Settings) -> CookieNames:
+    """The pages' cookie names: `__Host-` ones when the public URL is https."""
+    return HOST_COOKIES if settings.secure_cookies else PLAIN_COOKIES
 
 
 def bearer_token() -> str | None:
@@ -41,7 +59,7 @@ def bearer_token() -> str | None:
 
 
 def check_csrf() -> None:
-    expected = request.cookies.get(CSRF_COOKIE, "")
+    expected = request.cookies.get(cookie_names(runtime().settings).csrf, "")
     presented = request.headers.get(CSRF_HEADER, "")
     if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
         raise CsrfFailed()
@@ -54,7 +72,7 @@ def authenticate_request(access: Access) -> Principal:
     """The caller's session, checked against what the route needs (server.services.assurance)."""
     token = bearer_token()
     if token is None:
-        token = request.cookies.get(ACCESS_COOKIE)
+        token = request.cookies.get(cookie_names(runtime().settings).access)
         if token is None:
             raise Unauthenticated()
         if request.method not in SAFE_METHODS:

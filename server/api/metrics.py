@@ -1,4 +1,4 @@
-"""Prometheus metrics: verify outcomes by answer type, and their latency.
+"""Prometheus metrics: verify outcomes by answer type, and their latency; requests refused by rate limits.
 
 Under `tokenward serve` (several gunicorn workers) `PROMETHEUS_MULTIPROC_DIR` is set and `/metrics` adds up
 every worker's figures.
@@ -21,6 +21,16 @@ VERIFY_SECONDS = Histogram(
     ["answer"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+
+RATE_LIMIT_REFUSALS = Counter(
+    "tokenward_ratelimit_refused_total",
+    "Requests refused by a rate limit, by limit (ip or user) and endpoint",
+    ["limit", "endpoint"],
+)
+
+
+def observe_refusal(limit: str, endpoint: str) -> None:
+    RATE_LIMIT_REFUSALS.labels(limit=limit, endpoint=endpoint).inc()
 
 
 def observe_verify(answer: str, outcome: str, seconds: float) -> None:

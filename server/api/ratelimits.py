@@ -1,19 +1,32 @@
 """Per-client-IP and per-user limits on the endpoints that check secrets (Flask-Limiter).
 
-Storage comes from `TOKENWARD_RATELIMIT_STORAGE`: `memory://` counts per process, `redis://…` shares the
-counts between nodes. The per-user bucket is shared by login and verify, so switching endpoints gains nothing.
+Storage comes from `TOKENWARD_RATELIMIT_STORAGE`: `database://` (the default) counts in the application's
+database, shared by every worker of a node and, on PostgreSQL, by every node (fixed windows,
+server.services.ratelimit_storage); `redis://…` shares the counts between nodes (moving windows); `memory://`
+counts per process. The per-user bucket is keyed by the user and the client IP, and shared by login and
+verify (switching endpoints gains nothing): a flood from one address does not lock the user out elsewhere,
+while the per-IP limit still bounds each address. A transaction's answer counts against its user.
+Refusals are counted in the metrics and audited in aggregate (server.services.ratelimit_audit).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Flask
-from flask_limiter import Limiter
+from flask import Flask, request
+from flask_limiter import Limiter, RequestLimit
 
-from server.api.context import client_ip, json_body
+from server.api import metrics
+from server.api.context import _request_state, actor, client_ip, json_body, runtime
+from server.db import current_session
 from server.errors import TokenwardError
+from server.services import ratelimit_audit
+from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
 from server.services.runtime import Runtime
+from server.services.transaction_owner import transaction_owner
+
+log = logging.getLogger(__name__)
 
 LIMITED_ENDPOINTS = (
     "sessions.login_password",
@@ -23,42 +36,97 @@ LIMITED_ENDPOINTS = (
     "web_session.verify_answer",
     "web_session.passkey_login",
 )
+IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
+_MAX_USERNAME_LENGTH = 64
 
 
 def _ip_key() -> str:
     return "ip:" + client_ip()
 
 
-def _named_user() -> str | None:
+def _limited_user() -> str | None:
+    """The user a request tries to sign in as: the body's `username`, or the owner of the body's
+    `transaction_id` (looked up once per request). Lower case, so that spellings share one bucket."""
+    state = _request_state()
+    if "limited_user" not in state:
+        state["limited_user"] = _find_limited_user()
+    user: str | None = state["limited_user"]
+    return user
+
+
+def _find_limited_user() -> str | None:
     try:
-        username = json_body().get("username")
+        body = json_body()
     except TokenwardError:
         return None
-    return username.lower() if isinstance(username, str) and 0 < len(username) <= 64 else None
+    username, transaction_id = body.get("username"), body.get("transaction_id")
+    if isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME_LENGTH:
+        return username.lower()
+    if not isinstance(transaction_id, str):
+        return None
+    session = current_session()
+    try:
+        owner = transaction_owner(session, transaction_id=transaction_id)
+    finally:
+        # End the read at once: on SQLite every transaction holds the write lock, which the counters'
+        # own connection (database://) is about to need.
+        session.rollback()
+    return owner.lower() if owner else None
 
 
 def _user_key() -> str:
-    return "user:" + (_named_user() or "")
+    return f"user:{_limited_user() or ''}|ip:{client_ip()}"
+
+
+def _refused(limit: RequestLimit) -> None:
+    """Counts a refusal in the metrics and audits it in aggregate: the storage counts the refusals of this
+    limit key in a window of the limit's length, and the first one writes the audit event."""
+    scope = "user" if USER_SCOPE in limit.request_args else "ip"
+    metrics.observe_refusal(scope, request.endpoint or "")
+    rt = runtime()
+    window_seconds = limit.limit.get_expiry()
+    try:
+        refused = limit.limiter.storage.incr(f"refused/{limit.key}", window_seconds)
+        session = current_session()
+        subject = ratelimit_audit.refusal_subject(
+            session, scope=scope, username=_limited_user(), client_ip=client_ip()
+        )
+        ratelimit_audit.record_refusal(
+            session,
+            subject=subject,
+            refused=refused,
+            window_seconds=window_seconds,
+            actor=actor(),
+            now=rt.now(),
+        )
+    except Exception:  # the refusal stands whether or not its audit could be written
+        current_session().rollback()
+        log.exception("could not audit a rate-limit refusal")
 
 
 def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
     limits = rt.settings.rate_limits
+    storage = rt.settings.ratelimit_storage
+    in_database = storage.split(":", 1)[0] == DATABASE_SCHEME
     limiter = Limiter(
         key_func=_ip_key,
         app=app,
-        storage_uri=rt.settings.ratelimit_storage,
+        storage_uri=storage,
+        storage_options={"database_url": rt.settings.sqlalchemy_url} if in_database else {},
         headers_enabled=True,
         retry_after="delta-seconds",
-        strategy="moving-window",
+        # The database counts fixed windows (one row per key); Redis and memory keep moving windows.
+        strategy="fixed-window" if in_database else "moving-window",
         enabled=limits.enabled,
         key_prefix="tokenward",
+        on_breach=_refused,
     )
-    per_ip = limiter.shared_limit(";".join(limits.per_ip), scope="secret-checks-ip", key_func=_ip_key)
+    per_ip = limiter.shared_limit(";".join(limits.per_ip), scope=IP_SCOPE, key_func=_ip_key)
     per_user = limiter.shared_limit(
         ";".join(limits.per_user),
-        scope="secret-checks-user",
+        scope=USER_SCOPE,
         key_func=_user_key,
-        exempt_when=lambda: _named_user() is None,
+        exempt_when=lambda: _limited_user() is None,
     )
     for endpoint in LIMITED_ENDPOINTS:
         view: Any = app.view_functions.get(endpoint)

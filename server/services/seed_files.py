@@ -20,6 +20,7 @@ from pskc.exceptions import DecryptionError, KeyDerivationError, PSKCError
 from devices.ocra import OcraError, OcraSuite
 from server.errors import TokenwardError, ValidationFailed
 from server.services.otp import validate_options
+from server.services.xml_text import XmlEncodingError, as_utf8_document, detected_encoding, xml_text
 
 # (done, total): called as entries are read, so a console can show progress.
 Progress = Callable[[int, int], None]
@@ -43,7 +44,8 @@ _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _NUMBER = re.compile(r"-?[0-9]{1,19}")
 _HASH_NAME = re.compile(r"(?:HMAC-?)?SHA-?(1|256|512)")
 # A PSKC file never needs a DTD; refusing one rules out entity expansion and external entities outright.
-_DTD = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+# Looked for in the decoded text (xml_text): in UTF-16 or UTF-32 it is not the ASCII bytes of "<!DOCTYPE".
+_DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -88,8 +90,13 @@ def _invalid(origin: str, serial: str | None, problem: str) -> SeedFileInvalid:
 
 
 def detect_format(data: bytes) -> str:
-    """`pskc` for XML, else `csv`."""
-    return "pskc" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") else "csv"
+    """`pskc` for XML (in any encoding an XML parser reads: UTF-16 and UTF-32 too), else `csv`."""
+    try:
+        encoding, mark_length = detected_encoding(data)
+    except XmlEncodingError:
+        return "pskc"  # an XML declaration naming an encoding we refuse: parse_pskc says so
+    head = data[mark_length : mark_length + 64].decode(encoding, errors="ignore")
+    return "pskc" if head.lstrip(" \t\r\n").startswith("<") else "csv"
 
 
 def parse_seed_file(
@@ -208,10 +215,15 @@ def parse_pskc(
 ) -> list[SeedRecord]:
     """The keys of a PSKC file: plain, encrypted with a pre-shared key (`psk`), or with a key derived from
     `passphrase` (PBKDF2). A key that does not decrypt the first entry is `SeedDecryptionFailed`."""
-    if _DTD.search(data):
+    try:
+        text = xml_text(data)
+    except XmlEncodingError as err:
+        raise SeedFileInvalid(f"not a PSKC (RFC 6030) file: {err}") from None
+    if _DTD.search(text):
         raise SeedFileInvalid("the PSKC file has a DTD (<!DOCTYPE>), which seed files never need")
     try:
-        container = pskc.PSKC(io.BytesIO(data))
+        # The parser reads the very text checked above (UTF-8, no encoding declaration left to reinterpret).
+        container = pskc.PSKC(io.BytesIO(as_utf8_document(text)))
     except (PSKCError, ValueError, TypeError, OverflowError, LookupError):
         # The library's message may quote values from the file; ours does not.
         raise SeedFileInvalid("not a PSKC (RFC 6030) file, or not well-formed XML") from None

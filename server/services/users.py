@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from server.db import rows_changed
 from server.errors import Conflict, InvalidCredentials, NotFound, ValidationFailed
 from server.models import Token, User
 from server.services.audit import Actor, record_event
@@ -143,26 +144,52 @@ def authenticate_password(
     return user
 
 
-def _keep_an_administrator(session: Session, *, user: User) -> None:
-    """Refuses to disable or delete the last enabled administrator: nobody could unlock tokens after it."""
-    if user.role != "admin" or user.disabled:
-        return
-    others = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+def _lock_enabled_administrators(session: Session, *, user: User) -> None:
+    """PostgreSQL: locks the enabled administrators' rows (in id order, so two callers cannot deadlock) before
+    `_still_an_administrator` counts them. Two admins disabling each other then take turns; without the lock
+    each statement's snapshot would still see the other enabled (write skew). SQLite needs nothing: every
+    transaction there holds the write lock from its start (server.db.tune_sqlite)."""
+    if user.role == "admin" and not user.disabled:
+        session.execute(
+            select(User.id)
+            .where(User.role == "admin", User.disabled.is_(False))
+            .order_by(User.id)
+            .with_for_update()
+        )
+
+
+def _still_an_administrator(user_id: int) -> ColumnElement[bool]:
+    """True for a row whose removal leaves an enabled administrator: it is not one, or another one exists."""
+    other = aliased(User)
+    another_admin = (
+        select(other.id).where(other.role == "admin", other.disabled.is_(False), other.id != user_id).exists()
     )
-    if not others:
-        raise Conflict("This is the last enabled administrator; make another one first")
+    return or_(User.role != "admin", User.disabled.is_(True), another_admin)
+
+
+LAST_ADMINISTRATOR = "This is the last enabled administrator; make another one first"
 
 
 def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool, actor: Actor) -> User:
+    """Disabling is one conditional UPDATE whose row count decides (the last enabled administrator stays)."""
     user = get_user(session, username=username)
     if disabled:
-        _keep_an_administrator(session, user=user)
-    user.disabled = disabled
-    if disabled:
+        _lock_enabled_administrators(session, user=user)
+        changed = rows_changed(
+            session.execute(
+                update(User)
+                .where(User.id == user.id, _still_an_administrator(user.id))
+                .values(disabled=True)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if changed != 1:
+            session.rollback()
+            raise Conflict(LAST_ADMINISTRATOR)
+        session.expire(user, ["disabled"])
         revoke_user_sessions(session, rt, user_id=user.id)
+    else:
+        user.disabled = False
     action = "user.disable" if disabled else "user.enable"
     record_event(session, actor=actor, action=action, result="success", now=rt.now(), target=username)
     session.commit()
@@ -170,9 +197,21 @@ def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool
 
 
 def delete_user(session: Session, rt: Runtime, *, username: str, actor: Actor) -> None:
+    """One conditional DELETE whose row count decides, as for disabling (tokens go with it: ON DELETE
+    CASCADE)."""
     user = get_user(session, username=username)
-    _keep_an_administrator(session, user=user)
-    session.delete(user)
+    _lock_enabled_administrators(session, user=user)
+    deleted = rows_changed(
+        session.execute(
+            delete(User)
+            .where(User.id == user.id, _still_an_administrator(user.id))
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if deleted != 1:
+        session.rollback()
+        raise Conflict(LAST_ADMINISTRATOR)
+    session.expunge(user)
     record_event(session, actor=actor, action="user.delete", result="success", now=rt.now(), target=username)
     session.commit()
 

@@ -31,6 +31,7 @@ from server.errors import (
     AuthenticatorNotAllowed,
     Conflict,
     CredentialCounterRegressed,
+    CredentialNotDiscoverable,
     InvalidCredential,
     TokenLocked,
 )
@@ -246,6 +247,10 @@ class WebauthnFactor:
             )
         except ValueError as err:
             raise InvalidCredential(_reason(err)) from err
+        if transaction.user_id is None and not token.discoverable:
+            # A passkey login needs a credential registered as discoverable (credProps rk). Checked after the
+            # signature, so only the key's holder learns why.
+            raise CredentialNotDiscoverable()
         _advance_counter(session, rt, token=token, counter=response.response.authenticator_data.counter)
         verified = response.response.authenticator_data.is_user_verified()
         return Accepted(token=token, amr=("hwk", "mfa") if verified else ("hwk",), phishing_resistant=True)

@@ -20,7 +20,7 @@ from fido2.webauthn import (
 )
 
 from server.config import Settings
-from server.errors import AuthenticatorNotAllowed, ConfigurationError
+from server.errors import AttestationUntrusted, AuthenticatorNotAllowed, ConfigurationError
 
 RP_NAME = "Tokenward"
 
@@ -74,6 +74,13 @@ def user_verification(settings: Settings) -> UserVerificationRequirement:
 
 
 def check_aaguid(settings: Settings, aaguid: str) -> None:
+    """The allow-list, for a key whose attestation `Fido2Server` has verified against the trust anchors (it
+    refuses `none` and self attestation before this runs). Without that verification the AAGUID is only the
+    key's claim: an allow-list then refuses every key (Settings.check also refuses it at start)."""
     allowed = {entry.lower() for entry in settings.webauthn_aaguid_allowlist}
-    if allowed and aaguid.lower() not in allowed:
+    if not allowed:
+        return
+    if not settings.verifies_attestation:
+        raise AttestationUntrusted("An AAGUID allow-list needs attestation verified against trust anchors")
+    if aaguid.lower() not in allowed:
         raise AuthenticatorNotAllowed()

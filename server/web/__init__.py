@@ -6,7 +6,7 @@ from flask import Flask
 
 from server.web import browser_session, pages
 from server.web.error_pages import not_found
-from server.web.security_headers import add_security_headers
+from server.web.security_headers import add_security_headers, add_transport_security
 
 
 def register_web(app: Flask) -> None:
@@ -16,3 +16,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(browser_session.bp)
     app.register_error_handler(404, not_found)
     app.after_request(add_security_headers)
+    app.after_request(add_transport_security)

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
-from server.api.auth import ACCESS_COOKIE, REFRESH_COOKIE, CsrfFailed, check_csrf
+from server.api.auth import CsrfFailed, check_csrf, cookie_names
 from server.api.context import actor, runtime, set_principal
 from server.api.contract import operation
 from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
@@ -127,7 +127,7 @@ def verify_answer(body: VerifyRequest) -> Any:
 )
 def refresh() -> Any:
     """Rotates the refresh cookie. A failure ends the browser's session (its cookies are cleared)."""
-    presented = request.cookies.get(REFRESH_COOKIE)
+    presented = request.cookies.get(cookie_names(runtime().settings).refresh)
     try:
         if not presented:
             raise Unauthenticated("No session to refresh; sign in")
@@ -150,7 +150,8 @@ def refresh() -> Any:
 def logout() -> Any:
     """Revokes the session as `POST /api/v1/logout` does (access token and refresh family), then clears
     the cookies. An expired access cookie answers 401: the pages refresh once and sign out again."""
-    access_token = request.cookies.get(ACCESS_COOKIE)
+    names = cookie_names(runtime().settings)
+    access_token = request.cookies.get(names.access)
     if not access_token:
         raise Unauthenticated()
     principal = sessions.authenticate_bearer(current_session(), runtime(), access_token=access_token)
@@ -159,7 +160,7 @@ def logout() -> Any:
         current_session(),
         runtime(),
         principal=principal,
-        refresh_token=request.cookies.get(REFRESH_COOKIE),
+        refresh_token=request.cookies.get(names.refresh),
         actor=actor(),
     )
     return clear_session_cookies(Response(status=204), runtime().settings)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from server.api.auth import CSRF_COOKIE, CSRF_HEADER
+from server.api.auth import CSRF_HEADER, cookie_names
 from server.api.context import runtime
 from server.services import users
 from server.services.assurance import FULL_SCOPE, RECOVERY_AMR
@@ -25,13 +25,17 @@ ADMIN_SECTIONS = {"users": "Users", "tokens": "Tokens", "audit": "Audit log"}
 
 @bp.app_context_processor
 def _page_globals() -> dict[str, Any]:
-    return {"csrf_cookie": CSRF_COOKIE, "csrf_header": CSRF_HEADER, "admin_sections": ADMIN_SECTIONS}
+    return {
+        "csrf_cookie": cookie_names(runtime().settings).csrf,
+        "csrf_header": CSRF_HEADER,
+        "admin_sections": ADMIN_SECTIONS,
+    }
 
 
 @bp.after_request
 def _ensure_csrf_cookie(response: Response) -> Response:
     """Every page leaves a CSRF value for its scripts (the sign-in page's POST needs one too)."""
-    if response.mimetype == "text/html" and CSRF_COOKIE not in request.cookies:
+    if response.mimetype == "text/html" and cookie_names(runtime().settings).csrf not in request.cookies:
         set_csrf_cookie(response, runtime().settings)
     return response
 

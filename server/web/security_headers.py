@@ -1,9 +1,11 @@
 """Security headers for everything the web layer serves (pages, their static files, `/web/session/*`) and
-for any HTML answer (the app-wide 404 page)."""
+for any HTML answer (the app-wide 404 page); HSTS on every answer when the public URL is https."""
 
 from __future__ import annotations
 
 from flask import Response, request
+
+from server.api.context import runtime
 
 WEB_BLUEPRINTS = frozenset({"pages", "web_session"})
 
@@ -44,6 +46,18 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+
+
+# Under an https public URL, every answer tells browsers to use https only, for a year (the least HSTS
+# preload lists accept). No includeSubDomains: other hosts under the domain are not this server's to pin.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+def add_transport_security(response: Response) -> Response:
+    """Every response, API and errors included (registered app-wide), when the public URL is https."""
+    if runtime().settings.public_https:
+        response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
+    return response
 
 
 def add_security_headers(response: Response) -> Response:

@@ -6,15 +6,19 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
 from server.db import db
-from tests.accounts import Accounts, LoginFormClient
+from server.models import AuditEvent
+from server.services.ratelimit_storage import DatabaseStorage
+from tests.accounts import PASSWORD, Accounts, LoginFormClient
 
 
 def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "memory://") -> Flask:
@@ -22,7 +26,14 @@ def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "me
         replace(settings, rate_limits=RateLimits.parse(limits), ratelimit_storage=storage), clock=clock
     )
     app.test_client_class = LoginFormClient
+    for storage_in_use in _database_storages(app):
+        storage_in_use.reset()  # on PostgreSQL the run's schema outlives the test; SQLite starts empty
     return app
+
+
+def _database_storages(app: Flask) -> list[DatabaseStorage]:
+    limiters = app.extensions.get("limiter", set())
+    return [limiter.storage for limiter in limiters if isinstance(limiter.storage, DatabaseStorage)]
 
 
 @pytest.fixture
@@ -30,9 +41,15 @@ def limited(settings: Settings, clock: FrozenClock) -> Iterator[list[Flask]]:
     apps: list[Flask] = []
     yield apps
     for app in apps:
+        for storage in _database_storages(app):
+            storage.engine.dispose()
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
+
+
+def _from(address: str) -> dict[str, Any]:
+    return {"environ_base": {"REMOTE_ADDR": address}}
 
 
 def test_per_user_limit_answers_429_with_retry_after(
@@ -95,3 +112,115 @@ def test_limits_are_shared_between_nodes_through_redis(
         assert client.post("/api/v1/verify", json={"username": user, "otp": "1"}).status_code == 401
     assert b.post("/api/v1/verify", json={"username": user, "otp": "1"}).status_code == 429
     assert a.post("/api/v1/verify", json={"username": user, "otp": "1"}).status_code == 429
+
+
+def test_the_default_storage_is_the_database(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    app = _app(settings, clock, "ip=100/minute user=2/minute", storage=Settings().ratelimit_storage)
+    limited.append(app)
+    assert _database_storages(app)
+    client = app.test_client()
+    statuses = [
+        client.post("/api/v1/verify", json={"username": "dora", "otp": "1"}).status_code for _ in range(4)
+    ]
+    assert statuses == [401, 401, 429, 429]
+
+
+@pytest.mark.parametrize("storage", ["database://", "memory://"])
+def test_a_flood_from_one_address_does_not_lock_the_user_out_from_another(
+    settings: Settings, clock: FrozenClock, limited: list[Flask], storage: str
+) -> None:
+    """The per-user bucket is per (user, client IP): an attacker's flood uses up only its own."""
+    app = _app(settings, clock, "ip=100/minute user=3/minute", storage=storage)
+    limited.append(app)
+    accounts = Accounts(app, app.test_client(), clock)
+    accounts.create_user("alice")
+    flood = [
+        accounts.client.post(
+            "/api/v1/login",
+            json={"username": "alice", "password": "guess guess guess"},
+            **_from("203.0.113.9"),
+        ).status_code
+        for _ in range(6)
+    ]
+    assert flood == [401, 401, 401, 429, 429, 429]
+    from_home = accounts.client.post(
+        "/api/v1/login", json={"username": "alice", "password": PASSWORD}, **_from("198.51.100.4")
+    )
+    assert from_home.status_code == 200, from_home.json
+    assert from_home.json is not None and from_home.json["status"] == "enroll"
+
+
+def test_the_per_ip_limit_still_holds_for_every_user(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    app = _app(settings, clock, "ip=4/minute user=100/minute", storage="database://")
+    limited.append(app)
+    client = app.test_client()
+    statuses = [
+        client.post(
+            "/api/v1/verify", json={"username": f"u{i}", "otp": "1"}, **_from("203.0.113.9")
+        ).status_code
+        for i in range(6)
+    ]
+    assert statuses == [401, 401, 401, 401, 429, 429]
+
+
+@pytest.mark.parametrize("storage", ["database://", "memory://"])
+def test_answers_to_a_transaction_count_against_its_user(
+    settings: Settings, clock: FrozenClock, limited: list[Flask], storage: str
+) -> None:
+    """`verify {transaction_id, …}` names no user, but its transaction does: the answers share the user's
+    bucket with password logins (the attempt budget of one transaction is not the only bound)."""
+    app = _app(settings, clock, "ip=100/minute user=4/minute", storage=storage)
+    limited.append(app)
+    accounts = Accounts(app, app.test_client(), clock)
+    accounts.user_with_phone("alice")  # one login (an enroll-only session): 1 of alice's 4
+    transactions = [accounts.login("alice")["transaction_id"] for _ in range(2)]  # 3 of 4
+    first = accounts.client.post("/api/v1/verify", json={"transaction_id": transactions[0], "otp": "000000"})
+    assert first.status_code == 401  # 4 of 4
+    refused = accounts.client.post(
+        "/api/v1/verify", json={"transaction_id": transactions[1], "otp": "000000"}
+    )
+    assert refused.status_code == 429 and refused.json is not None and refused.json["code"] == "rate_limited"
+    again = accounts.client.post("/api/v1/login", json={"username": "alice", "password": PASSWORD})
+    assert again.status_code == 429
+    unknown = accounts.client.post(
+        "/api/v1/verify", json={"transaction_id": "no-such-transaction", "otp": "1"}
+    )
+    assert unknown.status_code == 401  # no owner: only the per-IP limit applies
+
+
+def _refusal_events(app: Flask) -> list[tuple[str, str, str]]:
+    with app.app_context():
+        rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "ratelimit.refused")).all()
+        events = [(event.target, event.reason, event.client_ip) for event in rows]
+        db.session.remove()
+    return events
+
+
+def _refusals_in_metrics(client: Any, limit: str) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    prefix = f'tokenward_ratelimit_refused_total{{endpoint="sessions.verify",limit="{limit}"}} '
+    return sum(float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_refusals_are_counted_and_audited_once_per_key_and_window(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    app = _app(settings, clock, "ip=6/minute user=2/minute", storage="database://")
+    limited.append(app)
+    client = app.test_client()
+    before = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip")
+    for _ in range(5):  # 2 answered, 3 refused by the per-user limit (the per-IP one is not reached)
+        client.post("/api/v1/verify", json={"username": "ghost", "otp": "1"}, **_from("203.0.113.7"))
+    for index in range(9):  # 6 answered, 3 refused by the per-IP limit (one try per user)
+        client.post("/api/v1/verify", json={"username": f"user{index}", "otp": "1"}, **_from("203.0.113.8"))
+
+    assert sorted(_refusal_events(app)) == [
+        ("ip 203.0.113.8: 3 refused", "rate_limited", "203.0.113.8"),
+        ("user (unknown) from 203.0.113.7: 3 refused", "rate_limited", "203.0.113.7"),
+    ]
+    after = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip")
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)

@@ -162,6 +162,23 @@ def test_a_non_discoverable_key_cannot_answer_a_passkey_login(accounts: Accounts
         plain.sign(plain.start_passkey_login())
 
 
+def test_a_key_registered_as_non_discoverable_cannot_answer_a_passkey_login(accounts: Accounts) -> None:
+    """A client that reports no credProps: the key keeps a resident credential, but the server registered it
+    as non-discoverable, and a passkey login (no username) refuses it with a code of its own."""
+    accounts.create_user("alice")
+    fingerprint = SecurityKey(accounts.client, device=SoftAuthenticator(builtin_uv=True))
+    session = accounts.enroll_session("alice")
+    pending = fingerprint.begin_enrollment(session)
+    credential = fingerprint.create(pending)
+    credential["clientExtensionResults"].pop("credProps", None)
+    ok(fingerprint.activate(session, pending["id"], credential))
+
+    challenge = fingerprint.start_passkey_login()
+    refused = fingerprint.verify(challenge["transaction_id"], fingerprint.sign(challenge))
+    problem(refused, 401, "credential_not_discoverable")
+    assert fingerprint.login("alice")["amr"] == ["hwk", "pwd", "mfa"]  # with a username it still works
+
+
 def test_a_removed_key_no_longer_signs_in(accounts: Accounts, key: SecurityKey) -> None:
     spare = SecurityKey(accounts.client)
     spare_id = spare.enroll(key.login("alice"))

@@ -59,25 +59,60 @@ def _pem(path: Path, certificate: x509.Certificate) -> str:
     return str(path)
 
 
-def test_an_allow_list_refuses_other_models(accounts_with: AppFactory) -> None:
-    accounts = accounts_with(webauthn_aaguid_allowlist=(OTHER_MODEL,))
-    status, body = _register(accounts, SoftAuthenticator())
+def _attested_key(ca: tuple[Any, x509.Certificate], aaguid: str | None = None) -> SoftAuthenticator:
+    """A soft authenticator of model `aaguid` whose packed attestation chains to `ca`."""
+    model = bytes.fromhex(aaguid.replace("-", "")) if aaguid else bytes(SOFT_AUTHENTICATOR_AAGUID)
+    identity = issue_attestation_identity(aaguid=model, ca_key=ca[0], ca_certificate=ca[1])
+    return SoftAuthenticator(aaguid=model, attestation_identity=identity)
+
+
+def _allow_list(accounts_with: AppFactory, tmp_path: Path, *models: str) -> tuple[Accounts, Any]:
+    ca = make_test_ca()
+    accounts = accounts_with(
+        webauthn_aaguid_allowlist=models,
+        webauthn_attestation="direct",
+        webauthn_trust_anchors=_pem(tmp_path / "ca.pem", ca[1]),
+    )
+    return accounts, ca
+
+
+def test_an_allow_list_refuses_other_models(accounts_with: AppFactory, tmp_path: Path) -> None:
+    accounts, ca = _allow_list(accounts_with, tmp_path, OTHER_MODEL)
+    status, body = _register(accounts, _attested_key(ca))
     assert (status, body["code"]) == (403, "authenticator_not_allowed")
     assert accounts.login("alice")["status"] == "enroll"
-    status, _ = _register(
-        accounts, SoftAuthenticator(aaguid=bytes.fromhex(OTHER_MODEL.replace("-", ""))), "bob"
-    )
+    status, _ = _register(accounts, _attested_key(ca, OTHER_MODEL), "bob")
     assert status == 200
 
 
-def test_an_allow_list_naming_the_model_accepts_it(accounts_with: AppFactory) -> None:
-    accounts = accounts_with(webauthn_aaguid_allowlist=(str(SOFT_AUTHENTICATOR_AAGUID).upper(), OTHER_MODEL))
-    assert _register(accounts, SoftAuthenticator())[0] == 200
+def test_an_allow_list_naming_the_model_accepts_it(accounts_with: AppFactory, tmp_path: Path) -> None:
+    accounts, ca = _allow_list(accounts_with, tmp_path, str(SOFT_AUTHENTICATOR_AAGUID).upper(), OTHER_MODEL)
+    assert _register(accounts, _attested_key(ca))[0] == 200
 
 
-def test_the_refusal_is_audited(accounts_with: AppFactory) -> None:
+@pytest.mark.parametrize("attestation", ["none", "packed"], ids=["attestation-none", "self-attestation"])
+def test_an_allowed_model_claimed_without_a_trusted_chain_is_refused(
+    accounts_with: AppFactory, tmp_path: Path, attestation: Any
+) -> None:
+    accounts, _ = _allow_list(accounts_with, tmp_path, OTHER_MODEL)
+    claims = SoftAuthenticator(aaguid=bytes.fromhex(OTHER_MODEL.replace("-", "")), attestation=attestation)
+    status, body = _register(accounts, claims)
+    assert (status, body["code"]) == (403, "attestation_untrusted")
+
+
+def test_an_allow_list_without_trust_anchors_refuses_every_key(accounts_with: AppFactory) -> None:
+    """Settings made in code skip the start-up check (Settings.from_env refuses them): registration still
+    refuses to take a key's word for its model."""
     accounts = accounts_with(webauthn_aaguid_allowlist=(OTHER_MODEL,))
-    _register(accounts, SoftAuthenticator())
+    claims = SoftAuthenticator(aaguid=bytes.fromhex(OTHER_MODEL.replace("-", "")))
+    status, body = _register(accounts, claims)
+    assert (status, body["code"]) == (403, "attestation_untrusted")
+    assert accounts.login("alice")["status"] == "enroll"
+
+
+def test_the_refusal_is_audited(accounts_with: AppFactory, tmp_path: Path) -> None:
+    accounts, ca = _allow_list(accounts_with, tmp_path, OTHER_MODEL)
+    _register(accounts, _attested_key(ca))
     admin = accounts.admin_session()
     events = ok(
         accounts.client.get(

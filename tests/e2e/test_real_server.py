@@ -210,3 +210,60 @@ def test_a_code_is_accepted_once_by_two_processes_sharing_the_database(
         timeout=10,
     )
     assert follow_up.status_code == 200, follow_up.text
+
+
+ADMIN_RACE_ROUNDS = 25
+
+
+class _Admin:
+    """An administrator with an HOTP token who signs in over HTTP when asked for a fresh session."""
+
+    def __init__(self, http: requests.Session, server: ServeProcess, env: dict[str, str], name: str) -> None:
+        self.http, self.server, self.name = http, server, name
+        add_user(env, name, admin=True)
+        self.phone = enroll_token(http, server.base_url, name, kind="hotp")
+
+    def sign_in(self) -> dict[str, str]:
+        challenge = self.http.post(
+            self.server.url("/api/v1/login"), json={"username": self.name, "password": PASSWORD}, timeout=10
+        ).json()
+        session = self.http.post(
+            self.server.url("/api/v1/verify"),
+            json={"transaction_id": challenge["transaction_id"], "otp": self.phone.next_hotp()},
+            timeout=10,
+        )
+        assert session.status_code == 200, session.text
+        return bearer(session.json())
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one_enabled(two_servers: Nodes) -> None:
+    """Each round: admin A (on one process) disables B while B (on the other) disables A, released together.
+    One of them may win; both never do, so an enabled administrator always remains."""
+    first, second, env = two_servers
+    with requests.Session() as http:
+        admins = (_Admin(http, first, env, _username("adm-a")), _Admin(http, second, env, _username("adm-b")))
+        sessions = [admin.sign_in() for admin in admins]
+        for _ in range(ADMIN_RACE_ROUNDS):
+            start = threading.Barrier(2)
+
+            def disable_the_other(
+                index: int, start: threading.Barrier = start, sessions: list[dict[str, str]] = sessions
+            ) -> int:
+                server, other = (first, second)[index], admins[1 - index].name
+                start.wait(timeout=30)
+                url = server.url(f"/api/v1/admin/users/{other}/disable")
+                return requests.post(url, headers=sessions[index], timeout=30).status_code
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                statuses = list(pool.map(disable_the_other, range(2)))
+            assert statuses.count(200) == 1, statuses  # 200 twice: no administrator left
+            assert set(statuses) <= {200, 401, 409}, statuses  # 401: the loser's session was revoked first
+            winner = statuses.index(200)
+            loser = admins[1 - winner].name
+            listed = http.get(first.url("/api/v1/admin/users"), headers=sessions[winner], timeout=10).json()
+            enabled = {user["username"] for user in listed["users"] if user["role"] == "admin"}
+            enabled -= {user["username"] for user in listed["users"] if user["disabled"]}
+            assert enabled == {admins[winner].name}
+            url = second.url(f"/api/v1/admin/users/{loser}/enable")
+            assert http.post(url, headers=sessions[winner], timeout=10).status_code == 200
+            sessions[1 - winner] = admins[1 - winner].sign_in()  # disabling revoked the loser's sessions

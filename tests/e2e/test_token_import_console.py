@@ -7,6 +7,7 @@ the API of an app built on the same database and instance directory (so the same
 from __future__ import annotations
 
 import base64
+import codecs
 import io
 import json
 from pathlib import Path
@@ -178,3 +179,35 @@ def test_a_long_error_stays_one_line_without_a_terminal(console: Console, tmp_pa
     )
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def _with_entity_serial(path: Path, encoding: str, *, bom: bytes) -> Path:
+    """The PSKC file of `_pskc` in `encoding`, its first serial taken from an internal entity of a DTD."""
+    text = _pskc(path).read_text(encoding="utf-8").split("?>", 1)[1]
+    body = text.replace(">PSKC-H<", ">&serial;<", 1)
+    dtd = '<!DOCTYPE KeyContainer [<!ENTITY serial "FROM-AN-ENTITY">]>'
+    declaration = f'<?xml version="1.0" encoding="{encoding.upper()}"?>'
+    path.write_bytes(bom + (declaration + dtd + body).encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-8", b""),
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", b""),
+        ("utf-32-le", codecs.BOM_UTF32_LE),
+    ],
+    ids=["utf-8", "utf-16-bom", "utf-16-be", "utf-32-bom"],
+)
+def test_a_dtd_is_refused_whatever_the_encoding(
+    console: Console, tmp_path: Path, encoding: str, bom: bytes
+) -> None:
+    seeds = _with_entity_serial(tmp_path / "entity.xml", encoding, bom=bom)
+    for chosen in ((), ("--format", "pskc")):
+        assert console.fails("token", "import", str(seeds), *chosen) == (
+            "error: entity.xml: the PSKC file has a DTD (<!DOCTYPE>), which seed files never need; "
+            "nothing was imported"
+        )
+    assert json.loads(console.ok("token", "list", "--json")) == []

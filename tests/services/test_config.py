@@ -29,6 +29,8 @@ def test_values_are_converted() -> None:
             "TOKENWARD_PUBLIC_URL": "https://auth.example.com",
             "TOKENWARD_RATE_LIMITS": "ip=5/minute user=2/second",
             "TOKENWARD_WEBAUTHN_AAGUID_ALLOWLIST": "a, b",
+            "TOKENWARD_WEBAUTHN_ATTESTATION": "direct",
+            "TOKENWARD_WEBAUTHN_TRUST_ANCHORS": "/srv/tw/vendor-cas",
         }
     )
     assert settings.instance_dir == Path("/srv/tw")
@@ -55,6 +57,20 @@ def test_a_bad_variable_is_named(name: str, value: str) -> None:
         Settings.from_env({name: value})
     assert name in caught.value.detail
     assert value not in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    "attestation",
+    [{}, {"TOKENWARD_WEBAUTHN_ATTESTATION": "direct"}],
+    ids=["attestation-none", "no-trust-anchors"],
+)
+def test_an_aaguid_allow_list_without_verified_attestation_is_refused(attestation: dict[str, str]) -> None:
+    """A key that is not made to prove its model could claim any AAGUID: the list would mean nothing."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            {"TOKENWARD_WEBAUTHN_AAGUID_ALLOWLIST": "cb69481e-8ff7-4039-93ec-0a2729a154a8", **attestation}
+        )
+    assert "TOKENWARD_WEBAUTHN_AAGUID_ALLOWLIST" in caught.value.detail
 
 
 def test_rate_limits_off() -> None:

@@ -4,6 +4,7 @@ imported in one transaction, then verified through the real login; bad files imp
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import io
 from typing import Any
@@ -350,6 +351,61 @@ def test_a_dtd_is_refused_before_parsing() -> None:
     )
     with pytest.raises(SeedFileInvalid, match="DTD"):
         parse_seed_file(laughs)
+
+
+# Each encoding an XML parser may read a PSKC file in: (name, how the document text becomes bytes).
+ENCODINGS = {
+    "utf-8": lambda text: text.encode("utf-8"),
+    "utf-8-bom": lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+    "utf-16-le-bom": lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),
+    "utf-16-be-bom": lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+    "utf-16-le": lambda text: text.encode("utf-16-le"),
+    "utf-16-be": lambda text: text.encode("utf-16-be"),
+    "utf-32-le-bom": lambda text: codecs.BOM_UTF32_LE + text.encode("utf-32-le"),
+    "utf-32-be-bom": lambda text: codecs.BOM_UTF32_BE + text.encode("utf-32-be"),
+    "utf-32-le": lambda text: text.encode("utf-32-le"),
+    "utf-32-be": lambda text: text.encode("utf-32-be"),
+}
+_ENTITY_SERIAL = '<!DOCTYPE KeyContainer [<!ENTITY serial "FROM-AN-ENTITY">]>'
+
+
+def pskc_text_in(encoding: str, *, dtd: bool) -> bytes:
+    """A one-key PSKC file in `encoding`, its declaration naming it; with `dtd`, its serial comes from an
+    internal entity (what a DTD-blind import would expand and store)."""
+    text = _pskc_file(_three_kinds()[:1]).decode("utf-8")
+    declaration_end = text.index("?>") + 2
+    name = encoding.removesuffix("-bom").upper()
+    body = text[declaration_end:]
+    if dtd:
+        body = _ENTITY_SERIAL + body.replace(">HOTP-1<", ">&serial;<")
+    return ENCODINGS[encoding](f'<?xml version="1.0" encoding="{name}"?>{body}')
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_dtd_is_refused_in_every_encoding(app: Flask, encoding: str) -> None:
+    data = pskc_text_in(encoding, dtd=True)
+    for chosen in (None, "pskc"):
+        with pytest.raises(SeedFileInvalid, match="DTD"):
+            _import(app, data, format=chosen)
+    assert _stored(app) == {}
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_pskc_file_in_any_xml_encoding_imports(app: Flask, encoding: str) -> None:
+    result = _import(app, pskc_text_in(encoding, dtd=False))
+    assert result.serials == ("HOTP-1",)
+    assert token_secret(app.extensions["tokenward"], _stored(app)["HOTP-1"]) == KEYS["HOTP-1"]
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    ['<?xml version="1.0" encoding="cp037"?>', '<?xml version="1.0" encoding="no-such-codec"?>'],
+    ids=["ebcdic", "unknown"],
+)
+def test_an_encoding_declaration_we_do_not_read_is_refused(declaration: str) -> None:
+    data = (declaration + _pskc_file(_three_kinds()[:1]).decode().split("?>", 1)[1]).encode()
+    with pytest.raises(SeedFileInvalid, match="declared encoding"):
+        parse_seed_file(data)
 
 
 @pytest.mark.parametrize(

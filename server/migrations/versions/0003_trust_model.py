@@ -4,6 +4,7 @@
   markers of `revoked_access_tokens`); it carries the session's amr, acr, scope, auth_time and client.
 - `clients`: registered relying parties (client_id, hashed secret, audience, allowed methods).
 - `recovery_codes`, `temporary_codes`: hashed single-use codes.
+- `ratelimit_counters`: the `database://` rate-limit storage, shared by a node's workers (and nodes).
 - `users.factor_enrolled_at`, `tokens.locked_until` / `lock_count`, `transactions.client_id` /
   `decoy` / `replaces_family`.
 
@@ -39,6 +40,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clients")),
         sa.UniqueConstraint("name", name=op.f("uq_clients_name")),
     )
+    op.create_table(
+        "ratelimit_counters",
+        sa.Column("name", sa.String(length=512), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_ratelimit_counters")),
+    )
+    with op.batch_alter_table("ratelimit_counters") as batch_op:
+        batch_op.create_index(batch_op.f("ix_ratelimit_counters_expires_at"), ["expires_at"], unique=False)
     op.create_table(
         "session_families",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -160,5 +170,5 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("revoked_access_tokens") as batch_op:
         batch_op.create_index(batch_op.f("ix_revoked_access_tokens_expires_at"), ["expires_at"], unique=False)
-    for name in ("temporary_codes", "recovery_codes", "session_families", "clients"):
+    for name in ("temporary_codes", "recovery_codes", "session_families", "clients", "ratelimit_counters"):
         op.drop_table(name)

@@ -2,6 +2,7 @@
 // the browser sends the HttpOnly access cookie, and state changes echo the CSRF cookie in a header.
 
 const body = document.body.dataset;
+// The page names the CSRF cookie: `__Host-tw_csrf` when the server's public URL is https, `tw_csrf` under http.
 const CSRF_COOKIE = body.csrfCookie || "tw_csrf";
 const CSRF_HEADER = body.csrfHeader || "X-CSRF-Token";
 const SESSION_PREFIX = "/web/session/";

@@ -12,6 +12,8 @@ const PROBLEMS = {
   no_usable_token: "There is no active sign-in method that can answer this. Ask an administrator.",
   invalid_credential:
     "This security key was not accepted. Use a key that is registered to your account.",
+  credential_not_discoverable:
+    "This security key was registered without passkey sign-in. Sign in with your username, then add it again as a passkey.",
   credential_counter_regressed:
     "This security key looks copied and was disabled to protect your account. Contact an administrator.",
   invalid_fob_response: "That response is not right. Check the challenge on the fob and try again.",
