@@ -22,6 +22,9 @@ def _print_secret(created: clients.NewClient, *, as_json: bool) -> None:
         return
     out.print(f"client {view['name']}", markup=False)
     out.print(f"client_id:     {view['client_id']}", markup=False)
+    if created.secret is None:
+        out.print("client_secret: none (a public client keeps no secret)", markup=False)
+        return
     out.print(f"client_secret: {created.secret}", markup=False)
     out.print("The secret is shown this once; store it in the application's configuration.", markup=False)
 

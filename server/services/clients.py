@@ -49,7 +49,7 @@ _DUMMY_SALT = secrets.token_bytes(16)
 @dataclass(frozen=True)
 class NewClient:
     client: Client
-    secret: str  # shown once
+    secret: str | None  # shown once; None for a public client, which cannot keep one
 
 
 def _digest(salt: bytes, secret: str) -> str:
@@ -90,6 +90,9 @@ def add_client(
     client_id = secrets.token_hex(16)
     if audience is not None and not 0 < len(audience) <= 255:
         raise ValidationFailed("audience: 1 to 255 characters")
+    if audience == rt.settings.jwt_audience:
+        # A client's sessions would pass for Tokenward's own wherever that audience is accepted.
+        raise ValidationFailed(f"audience: {audience!r} is Tokenward's own (TOKENWARD_JWT_AUDIENCE)")
     client = Client(
         id=client_id,
         name=name,
@@ -100,7 +103,9 @@ def add_client(
         required_acr=require,
         created_at=rt.now(),
     )
-    secret = _new_secret(client)
+    secret = None if public else _new_secret(client)
+    if public:
+        client.secret_salt, client.secret_hash = b"", ""  # nothing to authenticate with: it keeps no secret
     session.add(client)
     try:
         session.flush()
@@ -135,6 +140,8 @@ def remove_client(session: Session, rt: Runtime, *, name: str, actor: Actor) -> 
 
 def rotate_secret(session: Session, rt: Runtime, *, name: str, actor: Actor) -> NewClient:
     client = get_client(session, name=name)
+    if client.public:
+        raise Conflict("A public client has no secret")
     secret = _new_secret(client)
     record_event(
         session, actor=actor, action="client.rotate_secret", result="success", now=rt.now(), target=name
@@ -144,11 +151,13 @@ def rotate_secret(session: Session, rt: Runtime, *, name: str, actor: Actor) -> 
 
 
 def authenticate_client(session: Session, *, client_id: str, secret: str) -> Client:
-    """The client whose id and secret these are; InvalidClient otherwise (same cost either way)."""
+    """The confidential client whose id and secret these are; InvalidClient otherwise (same cost either
+    way). A public client has no secret and never authenticates here."""
     client: Client | None = session.get(Client, client_id) if CLIENT_ID.match(client_id) else None
-    expected = client.secret_hash if client is not None else ""
-    presented = _digest(client.secret_salt if client is not None else _DUMMY_SALT, secret[:256])
-    if client is None or not hmac.compare_digest(expected, presented):
+    known = client is not None and not client.public
+    expected = client.secret_hash if client is not None and known else ""
+    presented = _digest(client.secret_salt if client is not None and known else _DUMMY_SALT, secret[:256])
+    if client is None or not known or not hmac.compare_digest(expected, presented):
         raise InvalidClient()
     return client
 

@@ -25,6 +25,7 @@ from server.errors import (
     InvalidTemporaryCode,
     MfaRequired,
     NoUsableToken,
+    ReplayedOtp,
     TokenLocked,
     TokenwardError,
 )
@@ -93,7 +94,8 @@ def verify_transaction(
                 transaction=transaction,
                 tokens=tokens,
                 answer=answer,
-                password_verified=transaction.password_verified,
+                # A client's password-less transaction names a user nobody proved to be.
+                anonymous=transaction.client_id is not None and not transaction.password_verified,
             )
             user = _owner(session, accepted, expected=user)
             earned = _earned(accepted, password=transaction.password_verified, client=client)
@@ -138,7 +140,7 @@ def verify_one_step(
             transaction=None,
             tokens=tokens,
             answer=code,
-            password_verified=password is not None,
+            anonymous=password is None,
         )
         earned = _earned(accepted, password=password is not None, client=client)
     except TokenwardError as err:
@@ -156,31 +158,40 @@ def _check_factor(
     transaction: LoginTransaction | None,
     tokens: list[Token],
     answer: Any,
-    password_verified: bool,
+    anonymous: bool,
 ) -> Accepted:
     """Counts a guess against each of the user's unlocked tokens of the factor's kind, then runs the factor
-    against those; a wrong answer keeps the counts (and locks what reached the threshold)."""
+    against those; a wrong answer keeps the counts (and locks what reached the threshold).
+
+    `anonymous`: the caller named a user without proving a password. It learns no more than a decoy would
+    tell: a locked token, a malformed answer or a cloned key all answer as the plain wrong answer (the
+    audit log keeps the real reason). A replayed code stays `replayed_otp`: only a holder of a valid code
+    sees it."""
     claimed = claim_guesses(session, rt, tokens=tokens)
     if tokens and not claimed:
-        # Only a caller who proved the password learns that the tokens are locked.
-        if password_verified:
-            raise TokenLocked()
-        hidden = WRONG_ANSWER[factor.method]()
-        hidden.audit_reason = TokenLocked.code
-        raise hidden
+        raise _hidden(factor, TokenLocked()) if anonymous else TokenLocked()
     # A savepoint: a wrong answer undoes what the factor wrote but keeps the counted guesses. (A factor may
     # end the transaction itself, as a cloned key's disabling does; then the savepoint is gone already.)
     savepoint = session.begin_nested()
     try:
         accepted = factor.verify(session, rt, transaction=transaction, tokens=claimed, answer=answer)
-    except TokenwardError:
+    except TokenwardError as err:
         if savepoint.is_active:
             savepoint.rollback()
         lock_exhausted(session, rt, token_ids=[token.id for token in claimed])
+        if anonymous and not isinstance(err, ReplayedOtp):
+            raise _hidden(factor, err) from err
         raise
     savepoint.commit()
     clear_locks(session, token=accepted.token)
     return accepted
+
+
+def _hidden(factor: Factor, error: TokenwardError) -> TokenwardError:
+    """The factor's plain wrong answer, audited with the real reason."""
+    refused = WRONG_ANSWER[factor.method]()
+    refused.audit_reason = error.audit_reason or error.code
+    return refused
 
 
 def _check_decoy(session: Session, rt: Runtime, *, factor: Factor, answer: Any, reason: str) -> None:
