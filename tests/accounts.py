@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from server.clock import FrozenClock
 from server.db import db
+from server.models import AuditEvent
 from server.services import clients, users
 from server.services.audit import Actor
 
@@ -64,6 +65,27 @@ def login_form_credentials(app: Flask) -> dict[str, str]:
             )
             app.extensions["test_app_client"] = basic(created.client.id, created.secret)
     return app.extensions["test_app_client"]  # type: ignore[no-any-return]
+
+
+def register_client(app: Flask, name: str, **options: Any) -> tuple[str, dict[str, str]]:
+    """A registered client made through the service (`options` as `clients.add_client` takes them): its
+    client_id and the Basic header of its credentials."""
+    with app.app_context():
+        created = clients.add_client(
+            db.session, app.extensions["tokenward"], name=name, actor=Actor.console(), **options
+        )
+        return created.client.id, basic(created.client.id, created.secret)
+
+
+def audit_events(app: Flask, *, action_prefix: str = "") -> list[dict[str, str]]:
+    """The audit log, oldest first, as (action, target, result, reason) dicts."""
+    with app.app_context():
+        events = db.session.query(AuditEvent).order_by(AuditEvent.id).all()
+        return [
+            {"action": e.action, "target": e.target, "result": e.result, "reason": e.reason}
+            for e in events
+            if e.action.startswith(action_prefix)
+        ]
 
 
 class LoginFormClient(FlaskClient):
