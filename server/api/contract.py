@@ -58,8 +58,8 @@ def operation(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
 
-    `access`: what the caller's session must be (server.services.assurance.Access): public, session,
-    enroll, user, step_up or admin."""
+    `access`: what the caller's session must be (server.services.assurance.Access): public, any,
+    session, enroll, user, step_up or admin."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

@@ -28,7 +28,8 @@ PROBLEM_SCHEMA = {
 REF_TEMPLATE = "#/components/schemas/{model}"
 ACCESS_DESCRIPTIONS = {
     "public": "No session needed.",
-    "session": "Any valid session, an enroll-only one included.",
+    "any": "Any valid session, an application's (a client's, with `azp`) included.",
+    "session": "Any of Tokenward's own sessions, an enroll-only one included.",
     "enroll": "An enroll-only session, or a multi-factor session whose second factor was answered within "
     "TOKENWARD_STEP_UP_MAX_AGE (else 403 `step_up_required`).",
     "user": "A full session.",
@@ -73,7 +74,7 @@ def _responses(op: Operation) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": REF_TEMPLATE.format(model="Problem")}}}
     if op.access != "public":
         responses.setdefault("401", {"description": "No valid access token", "content": problem})
-    if op.access not in ("public", "session"):
+    if op.access not in ("public", "any"):
         responses.setdefault(
             "403",
             {

@@ -170,7 +170,7 @@ def refresh(body: RefreshRequest) -> Any:
     "/logout",
     "POST",
     body=LogoutRequest,
-    access="session",
+    access="any",
     summary="Revoke this session at once",
     responses={204: "Revoked", 401: "Not signed in"},
 )
@@ -185,7 +185,7 @@ def logout(body: LogoutRequest, principal: Principal) -> Any:
     bp,
     "/me",
     "GET",
-    access="session",
+    access="any",
     summary="The signed-in user",
     responses={200: "username, role, amr, acr, auth_time, scope, tokens", 401: "Not signed in"},
 )

@@ -31,11 +31,12 @@ RECOVERY_AMR = frozenset({"recovery_code", "temporary_code"})
 FULL_SCOPE = "session"
 ENROLL_SCOPE = "enroll"
 
-# public: anyone; session: any valid session, an enroll-only one or a client's included; enroll: an
-# enroll-only session or a recent multi-factor one (adding a factor); user: a full session; step_up: a full
-# multi-factor session whose second factor was answered within TOKENWARD_STEP_UP_MAX_AGE; admin: a full
-# multi-factor session of an administrator. A client's session (`azp`) has `session` access only.
-Access = Literal["public", "session", "enroll", "user", "step_up", "admin"]
+# public: anyone; any: any valid session, a client's (`azp`) included (`me`, logout); session: any of
+# Tokenward's own sessions, an enroll-only one included; enroll: an enroll-only session or a recent
+# multi-factor one (adding a factor); user: a full session; step_up: a full multi-factor session whose second
+# factor was answered within TOKENWARD_STEP_UP_MAX_AGE; admin: a full multi-factor session of an
+# administrator.
+Access = Literal["public", "any", "session", "enroll", "user", "step_up", "admin"]
 
 
 def amr_for(methods: Iterable[str]) -> list[str]:
@@ -68,10 +69,12 @@ def check_access(
     access: Access, *, claims: Mapping[str, Any], role: str, now: float, step_up_max_age: int
 ) -> None:
     """Raises Forbidden (or its MfaRequired / StepUpRequired kinds) when the session may not do this."""
-    if access in ("public", "session"):
+    if access in ("public", "any"):
         return
     if claims.get("azp"):
         raise Forbidden("This session belongs to an application: it may read /me and log out, nothing else")
+    if access == "session":
+        return
     scope, acr = claims.get("scope"), str(claims.get("acr", Acr.SINGLE_FACTOR))
     if access == "enroll" and scope == ENROLL_SCOPE:
         return

@@ -131,7 +131,6 @@ def verify_one_step(
             user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
             if user is None or user.disabled or not tokens:
                 reason = "unknown_user" if user is None else "no_usable_token"
-                user = None
                 _check_decoy(session, rt, factor=factor, answer=code, reason=reason)
         accepted = _check_factor(
             session,

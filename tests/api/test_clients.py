@@ -119,7 +119,11 @@ def test_a_clients_session_names_its_audience_and_id(app: Flask, accounts: Accou
         jwt.decode(
             access_token, key.key, algorithms=["ES256"], audience="tokenward", options={"verify_exp": False}
         )
-    # Meant for billing-api, not for Tokenward's own API.
+    # Meant for billing-api: at Tokenward it may read /me (a resource server's revocation check) and log
+    # out, nothing else.
+    assert accounts.client.get("/api/v1/me", headers=bearer(answer.json)).status_code == 200
+    assert accounts.client.get("/api/v1/tokens", headers=bearer(answer.json)).status_code == 403
+    assert accounts.client.post("/api/v1/logout", json={}, headers=bearer(answer.json)).status_code == 204
     assert accounts.client.get("/api/v1/me", headers=bearer(answer.json)).status_code == 401
 
 

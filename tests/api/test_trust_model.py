@@ -14,7 +14,9 @@ from flask.testing import FlaskClient
 
 from server.config import Settings
 from server.db import db
+from server.errors import MfaRequired, StepUpRequired
 from server.services import users
+from server.services.assurance import check_access
 from server.services.audit import Actor
 from server.services.recovery_codes import issue_temporary_code
 from tests.accounts import Accounts, PhoneToken, bearer, register_client
@@ -191,7 +193,7 @@ def _one_step(
 def test_sessions_say_how_they_were_earned(app: Flask, accounts: Accounts) -> None:
     client, clock = accounts.client, accounts.clock
     phone = accounts.user_with_phone("bob", role="admin")
-    _, headers = register_client(app, "intranet", audience="tokenward")
+    _, headers = register_client(app, "intranet")
 
     signed_in_at = int(clock.now())
     mfa = accounts.full_session("bob", phone)
@@ -206,12 +208,23 @@ def test_sessions_say_how_they_were_earned(app: Flask, accounts: Accounts) -> No
     assert (single["acr"], single["amr"]) == ("single-factor", ["otp"])
     assert _claims(single)["auth_time"] == one_step_at
     assert client.get("/api/v1/me", headers=bearer(single)).json["acr"] == "single-factor"
-    for path in ("/api/v1/admin/users", "/api/v1/admin/audit", "/api/v1/admin/clients"):
-        _problem(client.get(path, headers=bearer(single)), 403, "mfa_required")
+    # A client's session is the client's: it reads /me and logs out, and administers nothing.
+    for path in ("/api/v1/admin/users", "/api/v1/admin/audit", "/api/v1/admin/clients", "/api/v1/tokens"):
+        _problem(client.get(path, headers=bearer(single)), 403, "forbidden")
     # A refresh keeps what the sign-in earned.
     refreshed = _refresh(client, single).json
     assert (_claims(refreshed)["acr"], _claims(refreshed)["auth_time"]) == ("single-factor", one_step_at)
-    _problem(client.get("/api/v1/admin/users", headers=bearer(refreshed)), 403, "mfa_required")
+    _problem(client.get("/api/v1/admin/users", headers=bearer(refreshed)), 403, "forbidden")
+
+
+def test_admin_work_needs_two_factors() -> None:
+    """Defence in depth behind the scopes: a full session of one factor (none is issued today) is refused."""
+    claims = {"scope": "session", "acr": "single-factor", "auth_time": 0}
+    with pytest.raises(MfaRequired):
+        check_access("admin", claims=claims, role="admin", now=1.0, step_up_max_age=600)
+    check_access("user", claims=claims, role="admin", now=1.0, step_up_max_age=600)
+    with pytest.raises(StepUpRequired):
+        check_access("step_up", claims={**claims, "acr": "mfa"}, role="user", now=700.0, step_up_max_age=600)
 
 
 def test_a_passkey_with_user_verification_is_phishing_resistant(
