@@ -9,6 +9,7 @@ fall-back. Its error text goes to the log only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import secrets
@@ -153,6 +154,9 @@ class LdapDirectory:
         start = self._preferred
         for step in range(count):
             index = (start + step) % count
+            # ldap3 would skip an address that failed in the last 5 s; the order here is ours to decide, and
+            # a directory that came back is used at once.
+            self._servers[index].reset_availability()
             connection = Connection(
                 self._servers[index],
                 user=user,
@@ -166,7 +170,7 @@ class LdapDirectory:
                 self._connect(connection, index)
             except (_Unanswered, LDAPException, OSError) as err:
                 log.warning("directory %s did not answer: %s", self.config.urls[index], _safe(err))
-                connection.unbind()
+                _discard(connection)
                 continue
             self._preferred = index
             return connection
@@ -194,12 +198,12 @@ class LdapDirectory:
             try:
                 result = work(connection)
             except _Broken:
-                connection.unbind()
+                _discard(connection)
                 if pooled:
                     continue
                 raise DirectoryUnavailable() from None
             except BaseException:
-                connection.unbind()
+                _discard(connection)
                 raise
             try:
                 self._idle.put_nowait(connection)
@@ -324,6 +328,15 @@ class LdapDirectory:
 
 class _Broken(Exception):
     """A pooled connection failed mid-request."""
+
+
+def _discard(connection: Connection) -> None:
+    """Unbinds, and closes the socket a failed open leaves behind (ldap3 does not)."""
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
+    leftover = getattr(connection, "socket", None)
+    if leftover is not None:
+        leftover.close()
 
 
 def _safe(err: BaseException) -> str:

@@ -34,8 +34,7 @@ def service_password_file(tmp_path: Path) -> Path:
 
 
 def with_directory(base: Settings, *, url: str, password_file: Path, **changes: Any) -> Settings:
-    settings = dataclasses.replace(
-        base,
+    values: dict[str, Any] = dict(
         ldap_url=url,
         ldap_bind_dn=SERVICE_DN,
         ldap_bind_password_file=str(password_file),
@@ -45,8 +44,8 @@ def with_directory(base: Settings, *, url: str, password_file: Path, **changes: 
         ldap_login_group=LOGIN_GROUP,
         ldap_admin_group=ADMIN_GROUP,
         ldap_timeout=2,
-        **changes,
     )
+    settings = dataclasses.replace(base, **{**values, **changes})
     settings.check()
     return settings
 
