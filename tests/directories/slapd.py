@@ -128,7 +128,7 @@ access to * by users read by * none
         urls = self.url + (f" ldaps://{self.host}:{self.tls_port}" if self.tls else "")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [_tool("slapd"), "-f", str(self.config), "-h", urls, "-d", "0"],
+                [_tool("slapd"), "-f", str(self.config), "-h", urls, "-d", "stats"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -151,6 +151,10 @@ access to * by users read by * none
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+
+    def operations(self) -> list[str]:
+        """What slapd logged so far (`-d stats`), as `BIND dn=…`, `SRCH base=…`, `RESULT … err=N` lines."""
+        return [line.split(" ", 4)[-1] for line in self.log.read_text().splitlines() if " op=" in line]
 
     def modify(self, ldif: str) -> None:
         """`ldapmodify` as the directory's administrator (changetype records)."""

@@ -3,11 +3,13 @@ each is tried with alice's real password, which an injected filter that still se
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask
 
 from server.directories.ldap import LdapDirectory
 from tests.accounts import Accounts
-from tests.directories.slapd import password_of
+from tests.directories.slapd import Slapd, password_of
 
 HOSTILE = [
     "*",
@@ -80,3 +82,34 @@ def test_the_filter_escapes_every_special_character(app: Flask) -> None:
     directory = app.extensions["tokenward"].directories.external
     built = directory._user_filter("a*b(c)d\\e\x00f")
     assert built == "(&(objectClass=inetOrgPerson)(uid=a\\2ab\\28c\\29d\\5ce\\00f))"
+
+
+def _kinds(lines: list[str]) -> list[str]:
+    """`BIND`, `SRCH`, `RESULT err=49`…: what was done and how it ended, without DNs or ids."""
+    kinds = []
+    for line in lines:
+        words = line.split()
+        if words[0] == "RESULT":
+            kinds.append("RESULT " + next(w for w in words if w.startswith("err=")))
+        elif words[0] in ("BIND", "SRCH", "UNBIND", "EXT"):
+            kinds.append(words[0])
+    return kinds
+
+
+def test_an_unknown_name_costs_the_directory_what_a_wrong_password_does(app: Flask, slapd: Slapd) -> None:
+    """Same operations, same results: a search, then a bind that fails with invalidCredentials (49), whether
+    the name exists or not. (Timing is not asserted; the work is.)"""
+    directory = app.extensions["tokenward"].directories.external
+    directory.check_password(username="alice", password="warm-up", known=None)  # pools a service connection
+
+    def work(username: str) -> list[str]:
+        before = len(slapd.operations())
+        assert directory.check_password(username=username, password="wrong password", known=None) is None
+        deadline = time.monotonic() + 5  # slapd logs just after answering: poll until the user's unbind
+        while "UNBIND" not in (kinds := _kinds(slapd.operations()[before:])) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return kinds
+
+    wrong, unknown = work("alice"), work("nobody-here")
+    assert wrong == unknown
+    assert "BIND" in wrong and "RESULT err=49" in wrong
