@@ -1,7 +1,8 @@
-"""`tokenward user …`: add, list, disable and enable users."""
+"""`tokenward user …`: add, list, disable and enable users; sync them from the directory."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -9,7 +10,7 @@ from rich.table import Table
 
 from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
 from server.db import current_session
-from server.services import recovery_codes, users
+from server.services import directory_users, recovery_codes, users
 
 
 @click.group("user")
@@ -127,3 +128,23 @@ def temp_code(name: str, ttl: str, as_json: bool) -> None:
         return
     out.print(f"temporary code for {name}: {issued.code}", markup=False)
     out.print("It signs in once, with the password, and lets the user enroll a new token.", markup=False)
+
+
+@user_group.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@expected_errors
+def sync_users(as_json: bool) -> None:
+    """Bring users from the LDAP/AD directory (TOKENWARD_LDAP_URL): add new ones, follow renames, disable
+    those who left it or are disabled there. Never re-enables anyone (that is `user enable`)."""
+    with service_context() as rt:
+        directory = rt.directories.external
+        if directory is None:
+            fail("no directory is configured (TOKENWARD_LDAP_URL)")
+        report = directory_users.sync_directory_users(
+            current_session(), rt, directory=directory, actor=CONSOLE_ACTOR
+        )
+    if as_json:
+        print_json(dataclasses.asdict(report))
+        return
+    for label, names in dataclasses.asdict(report).items():
+        out.print(f"{label}: {len(names)}" + (f" ({', '.join(names)})" if names else ""), markup=False)

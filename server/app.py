@@ -11,6 +11,7 @@ from server.api import register_api
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.db import db, engine_options, tune_sqlite
+from server.directories import open_directories
 from server.services.crypto import SecretBox, load_or_create_key
 from server.services.keys import KeyRing
 from server.services.runtime import Runtime
@@ -39,7 +40,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     box = SecretBox(load_or_create_key(instance_dir, settings.encryption_key))
     keys = KeyRing(box, cache_seconds=settings.signing_key_cache_seconds)
-    app.extensions["tokenward"] = Runtime(settings=settings, clock=clock or SystemClock(), box=box, keys=keys)
+    app.extensions["tokenward"] = Runtime(
+        settings=settings,
+        clock=clock or SystemClock(),
+        box=box,
+        keys=keys,
+        directories=open_directories(settings),
+    )
 
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ Every value is typed and checked at start; a bad variable fails with its name.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +18,50 @@ from server.errors import ConfigurationError
 
 PREFIX = "TOKENWARD_"
 _LIMIT_ITEM = re.compile(r"^(ip|user)=(\d+\s*/\s*(second|minute|hour|day))$")
+# What TOKENWARD_LDAP_ATTRIBUTES may map: the first two are needed, the rest optional.
+LDAP_ATTRIBUTE_KEYS = ("username", "id", "display_name", "email", "account_control", "groups")
+_LDAP_ATTRIBUTE_ITEM = re.compile(r"^([a-z_]+)=([A-Za-z][A-Za-z0-9-]*)$")
+
+
+def parse_ldap_attributes(text: str) -> dict[str, str]:
+    """`username=uid id=entryUUID display_name=cn email=mail` → {key: directory attribute}."""
+    mapping: dict[str, str] = {}
+    for item in text.split():
+        match = _LDAP_ATTRIBUTE_ITEM.match(item)
+        if not match or match.group(1) not in LDAP_ATTRIBUTE_KEYS or match.group(1) in mapping:
+            raise ValueError(f"expected items key=attribute with keys from {', '.join(LDAP_ATTRIBUTE_KEYS)}")
+        mapping[match.group(1)] = match.group(2)
+    if "username" not in mapping or "id" not in mapping:
+        raise ValueError("username= and id= are needed")
+    return mapping
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _valid_ldap_urls(text: str) -> bool:
+    urls = text.split()
+    return bool(urls) and all(
+        urlsplit(url).scheme in ("ldap", "ldaps") and bool(urlsplit(url).hostname) for url in urls
+    )
+
+
+def _valid_user_filter(template: str) -> bool:
+    """One `{username}` placeholder inside a parenthesised filter, and no other braces."""
+    rest = template.replace("{username}", "", 1)
+    return (
+        template.startswith("(")
+        and template.endswith(")")
+        and "{username}" in template
+        and not ("{" in rest or "}" in rest)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +140,23 @@ class Settings:
     )
     # Fob time suites: accept this many time steps either side of now.
     fob_time_window: int = 1
+    # User directory (LDAP / Active Directory) beside the local users; no URL: local users only.
+    ldap_url: str = ""  # space-separated, tried in order: the next one when one does not answer
+    ldap_bind_dn: str = ""  # the service account that searches; empty: anonymous search
+    ldap_bind_password_file: str = ""  # a file whose first line is the service account's password
+    ldap_user_base: str = ""
+    # `{username}` is replaced by the typed name, escaped (RFC 4515); `*` in its place lists everyone (sync).
+    ldap_user_filter: str = "(&(objectClass=person)(uid={username}))"
+    ldap_attributes: str = "username=uid id=entryUUID display_name=cn email=mail"
+    ldap_ca_file: str = ""  # PEM CA certificates for ldaps:// and StartTLS; empty: the system's
+    ldap_login_group: str = ""  # a group DN: only its members may sign in
+    ldap_admin_group: str = ""  # a group DN: its members are administrators, everyone else a user
+    # `auto`: StartTLS on ldap:// URLs except to the loopback; `always`; `never`.
+    ldap_starttls: str = "auto"
+    # A password over unencrypted ldap:// to another host is refused unless this is set (a trusted link only).
+    ldap_allow_plain_bind: bool = False
+    # Seconds to connect and to wait for each answer: a slow directory gets a 503, not a hung worker.
+    ldap_timeout: int = 5
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -168,10 +230,37 @@ class Settings:
             # An AAGUID is the key's own claim: only an attestation verified against trust anchors backs it.
             "WEBAUTHN_AAGUID_ALLOWLIST": bool(self.webauthn_aaguid_allowlist)
             and not self.verifies_attestation,
+            **self._ldap_problems(),
         }
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]
         if bad:
             raise ConfigurationError(f"invalid value for {', '.join(bad)}")
+
+    def _ldap_problems(self) -> dict[str, bool]:
+        if not self.ldap_url:
+            return {}
+        try:
+            parse_ldap_attributes(self.ldap_attributes)
+            attributes_ok = True
+        except ValueError:
+            attributes_ok = False
+        plain_to_remote = any(
+            url.startswith("ldap://") and not is_loopback_url(url) for url in self.ldap_url.split()
+        )
+        return {
+            "LDAP_URL": not _valid_ldap_urls(self.ldap_url),
+            "LDAP_USER_BASE": not self.ldap_user_base,
+            "LDAP_USER_FILTER": not _valid_user_filter(self.ldap_user_filter),
+            "LDAP_ATTRIBUTES": not attributes_ok,
+            # A service account needs its password; a password file without an account is a mistake.
+            "LDAP_BIND_PASSWORD_FILE": bool(self.ldap_bind_dn) != bool(self.ldap_bind_password_file)
+            or (bool(self.ldap_bind_password_file) and not Path(self.ldap_bind_password_file).is_file()),
+            "LDAP_CA_FILE": bool(self.ldap_ca_file) and not Path(self.ldap_ca_file).is_file(),
+            # Never a password in clear to another host unless an operator said so.
+            "LDAP_STARTTLS": self.ldap_starttls not in ("auto", "always", "never")
+            or (self.ldap_starttls == "never" and plain_to_remote and not self.ldap_allow_plain_bind),
+            "LDAP_TIMEOUT": not 1 <= self.ldap_timeout <= 120,
+        }
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -182,6 +271,10 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if kind == "int":
         return int(raw)
+    if kind == "bool":
+        if raw.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise ValueError(raw)
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind.startswith("tuple"):
         return tuple(item.strip() for item in raw.split(",") if item.strip())
     return raw

@@ -166,6 +166,16 @@ class ResyncFailed(TokenwardError):
 
 class ServiceUnavailable(TokenwardError):
     code, status, title = "unavailable", 503, "A backing service is not reachable"
+    # Sent as Retry-After when set: how long a caller should wait before trying again.
+    retry_after_seconds: int | None = None
+
+
+class DirectoryUnavailable(ServiceUnavailable):
+    """The user directory (LDAP/AD) did not answer in time or refused the service account. The detail never
+    carries the directory's own error text; the log does."""
+
+    code, title = "directory_unavailable", "The user directory is not reachable; try again shortly"
+    retry_after_seconds = 30
 
 
 class ConfigurationError(TokenwardError):

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import db
@@ -28,6 +39,14 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[float] = mapped_column(Float)
     # When a second factor first became active. Set: a password alone never opens an enroll session again.
     factor_enrolled_at: Mapped[float | None] = mapped_column(Float)
+    # Where the person and their password live: `local` (this database) or `ldap` (a directory, which
+    # checks the password). A directory's people are keyed by its stable id, so a rename keeps their tokens.
+    source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
 
 
 class Token(db.Model):  # type: ignore[name-defined,misc]

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from server.api.context import request_id
-from server.errors import InvalidClient, TokenwardError
+from server.errors import InvalidClient, ServiceUnavailable, TokenwardError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def _tokenward_error(err: TokenwardError) -> Response:
     response = problem(status=err.status, code=err.code, title=err.title, detail=err.detail, **err.extra)
     if isinstance(err, InvalidClient):
         response.headers["WWW-Authenticate"] = 'Basic realm="tokenward"'
+    if isinstance(err, ServiceUnavailable) and err.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(err.retry_after_seconds)
     return response
 
 

@@ -44,6 +44,7 @@ def challenge_json(challenge: login.SecondFactorChallenge, status: str = "second
         200: "A second-factor transaction, or an enroll-only session",
         401: "Invalid credentials",
         429: "Rate limited",
+        503: "The user directory (LDAP/AD) did not answer (`directory_unavailable`, with Retry-After)",
     },
 )
 def login_password(body: LoginRequest) -> Any:
@@ -84,6 +85,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
         401: "The answer is not valid, or client authentication failed (`invalid_client`)",
         403: "Token locked, method not allowed for the client, or the client needs a stronger sign-in",
         429: "Rate limited",
+        503: "The user directory did not answer a password check (`directory_unavailable`, with Retry-After)",
     },
 )
 def verify(body: VerifyRequest) -> Any:

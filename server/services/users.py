@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -12,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from server.db import rows_changed
-from server.errors import Conflict, InvalidCredentials, NotFound, ValidationFailed
+from server.directories import DirectoryUser
+from server.errors import Conflict, DirectoryUnavailable, InvalidCredentials, NotFound, ValidationFailed
 from server.models import Token, User
 from server.services.audit import Actor, record_event
 from server.services.passwords import (
@@ -25,6 +27,8 @@ from server.services.passwords import (
 from server.services.runtime import Runtime
 from server.services.sessions import revoke_user_sessions
 from server.services.tokens import ACTIVE_TOKEN_ORDER
+
+log = logging.getLogger(__name__)
 
 # Letters, digits and . _ @ + - : safe in an otpauth label, a URL and a log line.
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
@@ -124,24 +128,105 @@ def username_of(session: Session, *, user_id: int | None) -> str | None:
 def authenticate_password(
     session: Session, rt: Runtime, *, username: str, password: str, actor: Actor
 ) -> User:
-    """The same error and the same Argon2 cost for an unknown user, a disabled one and a wrong password."""
-    user = find_user(session, username=username)
-    ok = password_matches(user.password_hash if user else None, password[:MAX_PASSWORD_LENGTH])
-    if user is None or not ok or user.disabled:
-        record_event(
-            session,
-            actor=actor,
-            action="login.password",
-            result="failure",
-            now=rt.now(),
-            target=username if user else "",
-            reason=InvalidCredentials.code,
+    """The same error and the same cost for an unknown user, a disabled one and a wrong password, local or
+    from the directory. A local row is checked here (Argon2id); any other name by the directory, when one is
+    configured, binding as the user. A directory that does not answer is `DirectoryUnavailable` (503): no
+    fall-back to anything else, and nothing counted against the user."""
+    password = password[:MAX_PASSWORD_LENGTH]
+    known = find_user(session, username=username)
+    directory = rt.directories.for_user(known)
+    if directory is not rt.directories.local:
+        # A local check's Argon2 cost too: timing does not tell a break-glass account from a directory one.
+        password_matches(None, password)
+    try:
+        found = directory.check_password(username=username, password=password, known=known)
+    except DirectoryUnavailable:
+        _refuse(
+            session, rt, actor=actor, target=known.username if known else "", reason=DirectoryUnavailable.code
         )
-        session.commit()
+        raise
+    user, reason = known, InvalidCredentials.code
+    if found is not None and directory is not rt.directories.local:
+        user = admit_directory_user(session, rt, found=found, actor=actor) if found.may_sign_in else None
+        reason = "directory_refused"  # if refused below: disabled there, outside the login group, or unusable
+    if found is None or user is None or user.disabled or not found.may_sign_in:
+        target = user.username if user else (known.username if known else "")
+        _refuse(session, rt, actor=actor, target=target, reason=reason if found else InvalidCredentials.code)
         raise InvalidCredentials()
     if user.password_hash and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def _refuse(session: Session, rt: Runtime, *, actor: Actor, target: str, reason: str) -> None:
+    record_event(
+        session,
+        actor=actor,
+        action="login.password",
+        result="failure",
+        now=rt.now(),
+        target=target,
+        reason=reason,
+    )
+    session.commit()
+
+
+def admit_directory_user(session: Session, rt: Runtime, *, found: DirectoryUser, actor: Actor) -> User | None:
+    """The row of a directory person, created at their first sign-in (or sync) or brought up to date (name,
+    display name, e-mail, role), keyed by the directory's stable id so a rename keeps their tokens. None when
+    their name cannot be a Tokenward username or belongs to a local user. Flushed, not committed."""
+    if not USERNAME_PATTERN.match(found.username):
+        log.warning("directory user %s not admitted: not a usable Tokenward username", found.external_id)
+        return None
+    try:
+        with session.begin_nested():  # a lost race undoes this person only, not a sync's other work
+            user = _apply_directory_user(session, rt, found=found, actor=actor)
+    except IntegrityError:
+        # The same person's first sign-in on another node won the race: theirs is the row.
+        return _by_external_id(session, found)
+    return user
+
+
+def _apply_directory_user(
+    session: Session, rt: Runtime, *, found: DirectoryUser, actor: Actor
+) -> User | None:
+    user = _by_external_id(session, found)
+    holder = session.scalar(select(User).where(User.username == found.username))
+    if holder is not None and holder is not user:
+        if holder.source != found.source:
+            log.warning("directory user %s not admitted: a local user has that name", found.username)
+            return None
+        # Someone renamed away in the directory still holds the name: parked until they sign in or a sync
+        # gives them their new one.
+        holder.username = f"renamed-{holder.uid}"
+        session.flush()
+    changed = user is None or _differs(user, found)
+    action = "user.create" if user is None else "user.update"
+    if user is None:
+        user = User(source=found.source, external_id=found.external_id, password_hash=None, role="user")
+        user.disabled, user.created_at = False, rt.now()
+        session.add(user)
+    if found.admin is not None:
+        user.role = "admin" if found.admin else "user"
+    user.username, user.display_name, user.email = found.username, found.display_name, found.email
+    session.flush()
+    if changed:
+        record_event(
+            session, actor=actor, action=action, result="success", now=rt.now(), target=user.username
+        )
+    return user
+
+
+def _by_external_id(session: Session, found: DirectoryUser) -> User | None:
+    return session.scalar(
+        select(User).where(User.source == found.source, User.external_id == found.external_id)
+    )
+
+
+def _differs(user: User, found: DirectoryUser) -> bool:
+    role = user.role if found.admin is None else ("admin" if found.admin else "user")
+    ours = (user.username, user.display_name or "", user.email or "", user.role)
+    return ours != (found.username, found.display_name, found.email, role)
 
 
 def _lock_enabled_administrators(session: Session, *, user: User) -> None:
@@ -223,4 +308,5 @@ def user_view(user: User) -> dict[str, Any]:
         "role": user.role,
         "disabled": user.disabled,
         "created_at": user.created_at,
+        "source": user.source,
     }

@@ -1,0 +1,103 @@
+"""`tokenward user sync` as a real console process against slapd: people admitted ahead of sign-in, renames
+followed, the departed and the disabled disabled (sessions ended), nobody re-enabled; a down directory
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.directories.conftest import ATTRIBUTES
+from tests.directories.slapd import (
+    ADMIN_GROUP,
+    LOGIN_GROUP,
+    PEOPLE,
+    SERVICE_DN,
+    Slapd,
+)
+from tests.e2e.conftest import Console
+
+
+def _console(tmp_path: Path, database_url: str, slapd: Slapd, password_file: Path) -> Console:
+    console = Console(tmp_path, database_url)
+    console.env.update(
+        {
+            "TOKENWARD_LDAP_URL": slapd.url,
+            "TOKENWARD_LDAP_BIND_DN": SERVICE_DN,
+            "TOKENWARD_LDAP_BIND_PASSWORD_FILE": str(password_file),
+            "TOKENWARD_LDAP_USER_BASE": PEOPLE,
+            "TOKENWARD_LDAP_USER_FILTER": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "TOKENWARD_LDAP_ATTRIBUTES": ATTRIBUTES,
+            "TOKENWARD_LDAP_LOGIN_GROUP": LOGIN_GROUP,
+            "TOKENWARD_LDAP_ADMIN_GROUP": ADMIN_GROUP,
+            "TOKENWARD_LDAP_TIMEOUT": "2",
+        }
+    )
+    return console
+
+
+def _users(console: Console) -> dict[str, dict[str, Any]]:
+    return {user["username"]: user for user in json.loads(console.ok("user", "list", "--json"))}
+
+
+def test_sync_admits_follows_renames_and_disables(
+    tmp_path: Path, database_url: str, slapd: Slapd, service_password_file: Path
+) -> None:
+    console = _console(tmp_path, database_url, slapd, service_password_file)
+    console.ok("user", "add", "root-admin", "--admin", "--password-stdin", stdin="a local password\n")
+
+    first = json.loads(console.ok("user", "sync", "--json"))
+
+    # carol is outside the login group, dave disabled in the directory, "erin smith" no usable name.
+    assert sorted(first["created"]) == ["alice", "bob"]
+    assert first["skipped"] == ["erin smith"]
+    users = _users(console)
+    assert {name: (u["source"], u["role"], u["disabled"]) for name, u in users.items()} == {
+        "root-admin": ("local", "admin", False),
+        "alice": ("ldap", "user", False),
+        "bob": ("ldap", "admin", False),
+    }
+    alice_id = users["alice"]["id"]
+
+    slapd.rename("alice", "alicia")
+    slapd.set_group(LOGIN_GROUP, ["alicia", "bob"])
+    slapd.set_group(ADMIN_GROUP, ["alicia"])
+    second = json.loads(console.ok("user", "sync", "--json"))
+    assert sorted(second["updated"]) == ["alicia", "bob"]
+    users = _users(console)
+    assert users["alicia"]["id"] == alice_id  # the same row: tokens and sessions stay
+    assert (users["alicia"]["role"], users["bob"]["role"]) == ("admin", "user")
+
+    slapd.set_account_control("bob", 514)
+    slapd.delete("alicia")
+    third = json.loads(console.ok("user", "sync", "--json"))
+    assert sorted(third["disabled"]) == ["alicia", "bob"]
+    users = _users(console)
+    assert users["alicia"]["disabled"] and users["bob"]["disabled"]
+    assert not users["root-admin"]["disabled"]
+
+    slapd.set_account_control("bob", 512)
+    fourth = json.loads(console.ok("user", "sync", "--json"))
+    assert fourth["disabled"] == [] and _users(console)["bob"]["disabled"]  # never re-enabled by a sync
+
+
+def test_sync_with_the_directory_down_fails_and_changes_nothing(
+    tmp_path: Path, database_url: str, slapd: Slapd, service_password_file: Path
+) -> None:
+    console = _console(tmp_path, database_url, slapd, service_password_file)
+    console.ok("user", "sync")
+    before = _users(console)
+    slapd.stop()
+
+    result = console.run("user", "sync")
+
+    # The log line before it names the URL and the reason, for the operator.
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "error: The user directory is not reachable; try again shortly"
+    assert _users(console) == before
+
+
+def test_sync_without_a_directory_says_so(tmp_path: Path, database_url: str) -> None:
+    line = Console(tmp_path, database_url).fails("user", "sync")
+    assert line == "error: no directory is configured (TOKENWARD_LDAP_URL)"
