@@ -113,7 +113,7 @@ def authorize() -> Any:
         if "none" in prompts:
             kind = LoginRequiredError if need == "login" else InteractionRequiredError
             return _refused(kind(redirect_uri=redirect_uri, state=state))
-        return _sign_in_page(client, params, step_up=principal.user.username if principal else "", need=need)
+        return _sign_in_page(client, params, step_up=principal.user.username if principal else "")
     assert principal is not None
     scope = grant.request.scope or ""
     if not oidc.has_consent(current_session(), user=principal.user, client=client, scope=scope):
@@ -123,14 +123,14 @@ def authorize() -> Any:
     return _provider().create_authorization_response(grant_user=principal, grant=grant)
 
 
-def _sign_in_page(client: Any, params: dict[str, str], *, step_up: str, need: str) -> Any:
+def _sign_in_page(client: Any, params: dict[str, str], *, step_up: str) -> Any:
     required = oidc.required_acr(client, params.get("acr_values"))
     return render_template(
         "login.html",
         next_page=_continuation(params),
         application=client.name,
         step_up=step_up,
-        needs_security_key=need == "acr" and required == "phishing-resistant",
+        needs_security_key=required == "phishing-resistant",
         login_hint=params.get("login_hint", "")[:64],
         try_refresh=not step_up,
         session_ended=False,
