@@ -169,7 +169,11 @@ def _form_csrf_ok() -> bool:
     "/oauth2/authorize",
     "POST",
     summary="The consent page's answer (form: csrf, decision=allow|deny); redirects back to the client",
-    responses={302: "Back to the client with a code or access_denied", 400: "Bad request (text/html)"},
+    responses={
+        200: "The sign-in page again, when the session no longer suffices (text/html)",
+        302: "Back to the client with a code or access_denied",
+        400: "Bad request (text/html)",
+    },
     response_media="text/html",
 )
 def consent() -> Any:
