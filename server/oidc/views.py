@@ -147,12 +147,20 @@ def _consent_page(client: Any, params: dict[str, str], scope: str, redirect_uri:
         action=_continuation(params),
         csrf_value=request.cookies.get(cookie_names(runtime().settings).csrf, ""),
     )
-    response = Response(html, mimetype="text/html")
+    response = _form_page(html)
     # The answer redirects to the application: the consent form may be sent on to its origin.
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
         f"base-uri 'none'; frame-ancestors 'none'; form-action 'self' {parts.scheme}://{parts.netloc}"
     )
+    return response
+
+
+def _form_page(html: str) -> Response:
+    """A page whose form posts back here. `same-origin` rather than the pages' `no-referrer`: with that a
+    browser sends `Origin: null` with a form, and the origin check below could not tell who posted."""
+    response = Response(html, mimetype="text/html")
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -289,12 +297,12 @@ def _origin(uri: str) -> str:
     response_media="text/html",
 )
 def logout_page() -> Any:
-    _family, target = _logout_request()
-    return render_template(
-        "oidc_logout.html",
-        action="/oauth2/logout?" + urlencode(request.args.to_dict()),
-        csrf_value=request.cookies.get(cookie_names(runtime().settings).csrf, ""),
-        back_to=target,
+    return _form_page(
+        render_template(
+            "oidc_logout.html",
+            action="/oauth2/logout?" + urlencode(request.args.to_dict()),
+            csrf_value=request.cookies.get(cookie_names(runtime().settings).csrf, ""),
+        )
     )
 
 
