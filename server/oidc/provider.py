@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -117,6 +118,15 @@ class S256Only(CodeChallenge):  # type: ignore[misc]  # Authlib is untyped
 
 class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]  # Authlib is untyped
     TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
+
+    def validate_token_request(self) -> None:
+        """A code refused after it was redeemed (its redirect URI or PKCE verifier did not match) stays
+        spent: its redemption is committed with the refusal."""
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            current_session().commit()
+            raise
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         data = request.payload.data

@@ -140,7 +140,11 @@ def save_code(
 
 def redeem_code(session: Session, rt: Runtime, *, code: str, client: Client, actor: Actor) -> CodeGrant:
     """Spends the code by one conditional UPDATE. A spent code presented again revokes the session family
-    it issued (RFC 6749 section 4.1.2); any other failure is a plain InvalidGrant."""
+    it issued (RFC 6749 section 4.1.2); any other failure is a plain InvalidGrant (committed).
+
+    Success is not committed: the caller issues the tokens (issue_for_code) in the same transaction, so the
+    code is spent together with the family it starts, and a replay racing the first redemption waits for
+    that commit (its UPDATE meets the row lock, or SQLite's write lock), then finds the family to revoke."""
     now = rt.now()
     code_hash = _hash(code)
     spent = rows_changed(
@@ -166,7 +170,6 @@ def redeem_code(session: Session, rt: Runtime, *, code: str, client: Client, act
         )
         session.commit()
         raise InvalidGrant("The authorization code was already used" if reused else None)
-    session.commit()
     return CodeGrant(
         client_id=row.client_id,
         user=user,

@@ -162,12 +162,15 @@ def test_a_confidential_clients_code_is_bound_to_its_pkce_challenge(
     live: LiveServer, alice: requests.Session, wiki: RelyingPartyClient
 ) -> None:
     rp = _rp(live, wiki)
-    code = _callback(_authorize(live, rp, alice, nonce=generate_token(8), code_verifier=generate_token(48)))[
-        "code"
-    ]
+    verifier = generate_token(48)
+    code = _callback(_authorize(live, rp, alice, nonce=generate_token(8), code_verifier=verifier))["code"]
     with pytest.raises(OAuthError) as wrong:
         _token(live, rp, code, code_verifier=generate_token(48))
     assert wrong.value.error == "invalid_grant"
+    # The failed attempt spent it: the right verifier comes too late.
+    with pytest.raises(OAuthError) as spent:
+        _token(live, rp, code, code_verifier=verifier)
+    assert spent.value.error == "invalid_grant"
 
 
 def test_a_reused_code_is_refused_and_revokes_what_it_issued(
