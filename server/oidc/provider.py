@@ -141,6 +141,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]  # Authlib
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
+            actor=actor(request.user.user.username),
         )
 
     def query_authorization_code(self, code: str, client: RelyingParty) -> RedeemedCode:

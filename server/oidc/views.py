@@ -198,7 +198,12 @@ def consent() -> Any:
     if request.form.get("decision") != "allow":
         return _refused(AccessDeniedError(redirect_uri=grant.redirect_uri, state=request.args.get("state")))
     oidc.grant_consent(
-        current_session(), runtime(), user=principal.user, client=client, scope=scope, actor=actor()
+        current_session(),
+        runtime(),
+        user=principal.user,
+        client=client,
+        scope=scope,
+        actor=actor(principal.user.username),
     )
     return authorize()
 
@@ -318,7 +323,9 @@ def logout() -> Any:
     if not _form_csrf_ok():
         return render_error_page(400, detail="The sign-out could not be checked. Try again.")
     family, target = _logout_request()
-    oidc.end_session(current_session(), runtime(), principal=signed_in(), hinted_family=family, actor=actor())
+    principal = signed_in()
+    who = actor(principal.user.username if principal else "anonymous")
+    oidc.end_session(current_session(), runtime(), principal=principal, hinted_family=family, actor=who)
     if target:
         response = Response(status=302, headers={"Location": target})
     else:

@@ -115,6 +115,7 @@ def save_code(
     nonce: str | None,
     code_challenge: str | None,
     code_challenge_method: str | None,
+    actor: Actor,
 ) -> None:
     now = rt.now()
     session.add(
@@ -135,6 +136,7 @@ def save_code(
             expires_at=now + CODE_TTL_SECONDS,
         )
     )
+    _audit(session, rt, actor, "oidc.authorize", client, principal.user, by_client=False)
     session.commit()
 
 
@@ -316,7 +318,7 @@ def grant_consent(
     else:
         row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
         row.granted_at = rt.now()
-    _audit(session, rt, actor, "oidc.consent", client, user)
+    _audit(session, rt, actor, "oidc.consent", client, user, by_client=False)
     session.commit()
 
 
@@ -334,7 +336,9 @@ def _audit(
     user: User | None,
     *,
     reason: str = "",
+    by_client: bool = True,
 ) -> None:
+    """Target `username client=NAME`; the actor is the client (at the token endpoint) or the person."""
     record_event(
         session,
         actor=actor,
@@ -343,5 +347,5 @@ def _audit(
         now=rt.now(),
         target=f"{user.username if user else ''} client={client.name}"[:128],
         reason=reason,
-        actor_name=client.name,
+        actor_name=client.name if by_client else None,
     )

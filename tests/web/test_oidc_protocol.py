@@ -97,8 +97,10 @@ def test_code_flow_gives_a_verified_id_token_with_how_the_user_signed_in(
         timeout=TIMEOUT,
     )
     assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
-    issued = [event for event in audit_events(live.app, action_prefix="oidc.token")]
-    assert issued and issued[-1]["result"] == "success" and "client=wiki" in issued[-1]["target"]
+    for action in ("oidc.authorize", "oidc.token"):
+        events = audit_events(live.app, action_prefix=action)
+        assert [event["result"] for event in events] == ["success"], action
+        assert events[0]["target"] == "alice client=wiki"
 
 
 def test_client_secret_post_works_and_a_wrong_secret_is_refused(
