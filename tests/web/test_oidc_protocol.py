@@ -63,6 +63,18 @@ def _verified_id_token(live: LiveServer, id_token: str, client_id: str) -> dict[
     return claims
 
 
+def _userinfo(live: LiveServer, access_token: str) -> requests.Response:
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return requests.get(live.url + "/oauth2/userinfo", headers=headers, timeout=TIMEOUT)
+
+
+def _tokens(live: LiveServer, rp: OAuth2Session, browser: requests.Session) -> dict[str, Any]:
+    """A whole code flow with PKCE: authorize in the browser, redeem the code."""
+    verifier = generate_token(48)
+    code = _callback(_authorize(live, rp, browser, nonce=generate_token(8), code_verifier=verifier))["code"]
+    return _token(live, rp, code, code_verifier=verifier)
+
+
 @pytest.fixture
 def alice(live: LiveServer) -> requests.Session:
     phone = live.accounts.user_with_phone("alice")
@@ -185,12 +197,7 @@ def test_a_reused_code_is_refused_and_revokes_what_it_issued(
     with pytest.raises(OAuthError) as reused:
         _token(live, rp, code, code_verifier=verifier)
     assert reused.value.error == "invalid_grant"
-    info = requests.get(
-        live.url + "/oauth2/userinfo",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        timeout=TIMEOUT,
-    )
-    assert info.status_code == 401
+    assert _userinfo(live, tokens["access_token"]).status_code == 401
     with pytest.raises(OAuthError):
         rp.refresh_token(live.url + "/oauth2/token", refresh_token=tokens["refresh_token"])
     reasons = [event["reason"] for event in audit_events(live.app, action_prefix="oidc.code")]
@@ -284,9 +291,7 @@ def test_refresh_tokens_rotate_and_a_reused_one_ends_the_session(
     live: LiveServer, alice: requests.Session, wiki: RelyingPartyClient
 ) -> None:
     rp = _rp(live, wiki)
-    verifier = generate_token(48)
-    code = _callback(_authorize(live, rp, alice, nonce=generate_token(8), code_verifier=verifier))["code"]
-    first = _token(live, rp, code, code_verifier=verifier)
+    first = _tokens(live, rp, alice)
     second = dict(rp.refresh_token(live.url + "/oauth2/token", refresh_token=first["refresh_token"]))
     assert second["refresh_token"] != first["refresh_token"]
     with pytest.raises(OAuthError) as reused:
@@ -316,17 +321,10 @@ def test_revocation_ends_the_clients_session(
     live: LiveServer, alice: requests.Session, wiki: RelyingPartyClient
 ) -> None:
     rp = _rp(live, wiki)
-    verifier = generate_token(48)
-    code = _callback(_authorize(live, rp, alice, nonce=generate_token(8), code_verifier=verifier))["code"]
-    tokens = _token(live, rp, code, code_verifier=verifier)
+    tokens = _tokens(live, rp, alice)
     answer = rp.revoke_token(live.url + "/oauth2/revoke", token=tokens["access_token"])
     assert answer.status_code == 200
-    info = requests.get(
-        live.url + "/oauth2/userinfo",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        timeout=TIMEOUT,
-    )
-    assert info.status_code == 401
+    assert _userinfo(live, tokens["access_token"]).status_code == 401
     with pytest.raises(OAuthError):
         rp.refresh_token(live.url + "/oauth2/token", refresh_token=tokens["refresh_token"])
 
@@ -366,9 +364,7 @@ def test_rp_initiated_logout_ends_the_browser_session(
     live: LiveServer, alice: requests.Session, wiki: RelyingPartyClient
 ) -> None:
     rp = _rp(live, wiki)
-    verifier = generate_token(48)
-    code = _callback(_authorize(live, rp, alice, nonce=generate_token(8), code_verifier=verifier))["code"]
-    tokens = _token(live, rp, code, code_verifier=verifier)
+    tokens = _tokens(live, rp, alice)
     params = {
         "id_token_hint": tokens["id_token"],
         "post_logout_redirect_uri": "https://rp.example/bye",
@@ -389,12 +385,7 @@ def test_rp_initiated_logout_ends_the_browser_session(
         _callback(_authorize(live, rp, alice, nonce=generate_token(8), prompt="none"))["error"]
         == "login_required"
     )
-    info = requests.get(
-        live.url + "/oauth2/userinfo",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        timeout=TIMEOUT,
-    )
-    assert info.status_code == 401
+    assert _userinfo(live, tokens["access_token"]).status_code == 401
 
 
 def test_logout_never_redirects_off_the_clients_sites(
