@@ -329,35 +329,39 @@ def test_revocation_ends_the_clients_session(
         rp.refresh_token(live.url + "/oauth2/token", refresh_token=tokens["refresh_token"])
 
 
+def _post_form(live: LiveServer, browser: requests.Session, page: requests.Response, **fields: str) -> Any:
+    """Submits the page's form as the browser would (its CSRF value, our Origin)."""
+    action = page.text.split('action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    return browser.post(
+        live.url + action,
+        data={"csrf": browser.cookies["tw_csrf"], **fields},
+        headers={"Origin": live.url},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
 def test_a_third_party_client_asks_for_consent_once(live: LiveServer, alice: requests.Session) -> None:
     shop = register_rp(live.app, "shop")
     rp = _rp(live, shop)
     page = _authorize(live, rp, alice, nonce=generate_token(8), state="s")
     assert page.status_code == 200 and "Allow shop to sign you in?" in page.text, page.headers
-    action = page.text.split('action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    answer = alice.post(
-        live.url + action,
-        data={"csrf": alice.cookies["tw_csrf"], "decision": "allow"},
-        headers={"Origin": live.url},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    assert "code" in _callback(answer)
+    assert "code" in _callback(_post_form(live, alice, page, decision="allow"))
     assert "code" in _callback(_authorize(live, rp, alice, nonce=generate_token(8)))
 
 
 def test_consent_refused_goes_back_as_access_denied(live: LiveServer, alice: requests.Session) -> None:
     shop = register_rp(live.app, "shop")
     page = _authorize(live, _rp(live, shop), alice, nonce=generate_token(8), state="s")
-    action = page.text.split('action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    answer = alice.post(
-        live.url + action,
-        data={"csrf": alice.cookies["tw_csrf"], "decision": "deny"},
-        headers={"Origin": live.url},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    assert _callback(answer)["error"] == "access_denied" and _callback(answer)["state"] == "s"
+    answer = _callback(_post_form(live, alice, page, decision="deny"))
+    assert answer["error"] == "access_denied" and answer["state"] == "s"
+
+
+def test_a_consent_without_the_csrf_value_is_refused(live: LiveServer, alice: requests.Session) -> None:
+    shop = register_rp(live.app, "shop")
+    page = _authorize(live, _rp(live, shop), alice, nonce=generate_token(8), state="s")
+    forged = _post_form(live, alice, page, decision="allow", csrf="forged")
+    assert forged.status_code == 400 and "Location" not in forged.headers
 
 
 def test_rp_initiated_logout_ends_the_browser_session(
