@@ -113,6 +113,9 @@ def authorize() -> Any:
         if "none" in prompts:
             kind = LoginRequiredError if need == "login" else InteractionRequiredError
             return _refused(kind(redirect_uri=redirect_uri, state=state))
+        if need == "max_age" and params.pop("max_age", None) is not None:
+            # As for prompt=login: once signed in again the continuation must not ask forever (max_age=0).
+            params[AUTHENTICATED_AFTER] = str(int(rt.now()))
         return _sign_in_page(client, params, step_up=principal.user.username if principal else "")
     assert principal is not None
     scope = grant.request.scope or ""

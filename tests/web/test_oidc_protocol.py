@@ -281,6 +281,8 @@ def test_max_age_and_prompt_login_ask_for_a_fresh_sign_in(
     live.clock.advance(120)
     old = _authorize(live, rp, alice, nonce=generate_token(8), max_age=60)
     assert old.status_code == 200 and "data-step-up" in old.text, old.headers
+    # Signed in again, the continuation no longer asks for max_age (max_age=0 would ask forever).
+    assert "max_age" not in old.text and "tw_authenticated_after=" in old.text
     assert "code" in _callback(_authorize(live, rp, alice, nonce=generate_token(8), max_age=3600))
     again = _authorize(live, rp, alice, nonce=generate_token(8), prompt="login")
     assert again.status_code == 200 and "data-step-up" in again.text
