@@ -133,13 +133,21 @@ OIDCPassClaimsAs environment
                 stderr=stderr,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + STARTUP_SECONDS
+        try:
+            self._await_answer(time.monotonic() + STARTUP_SECONDS)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _await_answer(self, deadline: float) -> None:
+        assert self.process is not None
         while True:
             if self.process.poll() is not None:
                 raise AssertionError(f"apache2 exited with {self.process.returncode}\n{self.log()}")
             try:
                 requests.get(self.url + "/", timeout=1)
-                return self
+                return
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
