@@ -38,6 +38,9 @@ def _print_secret(created: clients.NewClient, *, as_json: bool) -> None:
 )
 @click.option("--public", is_flag=True, help="A public client (no secret can be kept; PKCE required).")
 @click.option("--require", type=click.Choice(["mfa", "phishing-resistant"]), help="Least sign-in it accepts.")
+@click.option(
+    "--first-party", is_flag=True, help="Run by this operator: its users are not asked for consent (OIDC)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with client_id and client_secret).")
 @expected_errors
 def add_client(
@@ -47,6 +50,7 @@ def add_client(
     redirect_uris: tuple[str, ...],
     public: bool,
     require: str | None,
+    first_party: bool,
     as_json: bool,
 ) -> None:
     """Register client NAME; prints its client_id and secret once."""
@@ -61,6 +65,7 @@ def add_client(
             redirect_uris=list(redirect_uris),
             public=public,
             require=require or "",
+            first_party=first_party,
             actor=CONSOLE_ACTOR,
         )
         _print_secret(created, as_json=as_json)

@@ -180,3 +180,10 @@ class DirectoryUnavailable(ServiceUnavailable):
 
 class ConfigurationError(TokenwardError):
     code, status, title = "configuration_error", 500, "Invalid configuration"
+
+
+class InvalidGrant(TokenwardError):
+    """OpenID Connect: an authorization code or refresh token that is unknown, spent, expired or not this
+    client's (RFC 6749 `invalid_grant`)."""
+
+    code, status, title = "invalid_grant", 400, "The authorization grant is not valid"

@@ -149,7 +149,43 @@ class Client(db.Model):  # type: ignore[name-defined,misc]
     redirect_uris: Mapped[str] = mapped_column(Text, default="")  # newline separated (OpenID Connect)
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     required_acr: Mapped[str] = mapped_column(String(32), default="")
+    # Run by the same operator as Tokenward: its users are not asked for consent (OpenID Connect).
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class OidcCode(db.Model):  # type: ignore[name-defined,misc]
+    """An OpenID Connect authorization code: single use, short-lived, bound to client, redirect URI and PKCE
+    challenge. It outlives its use (until its family could expire) so that a replay revokes what it issued."""
+
+    __tablename__ = "oidc_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the code
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(255))
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(8))
+    amr: Mapped[str] = mapped_column(String(64))  # space separated, from the browser session
+    acr: Mapped[str] = mapped_column(String(32))
+    auth_time: Mapped[float] = mapped_column(Float)
+    family_id: Mapped[str] = mapped_column(String(32))  # the session family its tokens belong to
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class OidcConsent(db.Model):  # type: ignore[name-defined,misc]
+    """A user's agreement that a (third-party) client may sign them in with the scope granted."""
+
+    __tablename__ = "oidc_consents"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(255))
+    granted_at: Mapped[float] = mapped_column(Float)
 
 
 class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]

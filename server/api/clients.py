@@ -47,6 +47,7 @@ def add_client(body: ClientCreateRequest, principal: Principal) -> Any:
         redirect_uris=list(body.redirect_uris),
         public=body.public,
         require=body.require or "",
+        first_party=body.first_party,
         actor=actor(),
     )
     return _with_secret(created)

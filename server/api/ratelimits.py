@@ -35,6 +35,7 @@ LIMITED_ENDPOINTS = (
     "web_session.password_login",
     "web_session.verify_answer",
     "web_session.passkey_login",
+    "oidc.token",
 )
 IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
 _MAX_USERNAME_LENGTH = 64

@@ -121,6 +121,7 @@ class ClientCreateRequest(Body):
     redirect_uris: list[Annotated[Text, Field(min_length=1, max_length=2000)]] = []
     public: bool = False
     require: Literal["mfa", "phishing-resistant"] | None = None
+    first_party: bool = False
 
 
 class TemporaryCodeRequest(Body):

@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -81,12 +82,15 @@ def add_client(
     redirect_uris: list[str] | None = None,
     public: bool = False,
     require: str = "",
+    first_party: bool = False,
     actor: Actor,
 ) -> NewClient:
     if not CLIENT_NAME.match(name):
         raise ValidationFailed("name: 1-64 letters, digits or . _ -, starting with a letter or digit")
     if require and require not in REQUIRABLE:
         raise ValidationFailed("require: mfa or phishing-resistant")
+    for uri in redirect_uris or []:
+        _check_redirect_uri(uri)
     client_id = secrets.token_hex(16)
     if audience is not None and not 0 < len(audience) <= 255:
         raise ValidationFailed("audience: 1 to 255 characters")
@@ -101,6 +105,7 @@ def add_client(
         redirect_uris="\n".join(redirect_uris or []),
         public=public,
         required_acr=require,
+        first_party=first_party,
         created_at=rt.now(),
     )
     secret = None if public else _new_secret(client)
@@ -115,6 +120,15 @@ def add_client(
     record_event(session, actor=actor, action="client.add", result="success", now=rt.now(), target=name)
     session.commit()
     return NewClient(client, secret)
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """An absolute http(s) URI without fragment or wildcard: it is matched exactly (OpenID Connect)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or "*" in uri:
+        raise ValidationFailed(f"redirect-uri: {uri[:100]!r} is not an absolute http(s) URI without fragment")
+    if len(uri) > 2000 or "\n" in uri:
+        raise ValidationFailed("redirect-uri: too long")
 
 
 def get_client(session: Session, *, name: str) -> Client:
@@ -180,5 +194,6 @@ def client_view(client: Client) -> dict[str, Any]:
         "redirect_uris": [uri for uri in client.redirect_uris.split("\n") if uri],
         "public": client.public,
         "require": client.required_acr or None,
+        "first_party": client.first_party,
         "created_at": client.created_at,
     }

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from server.models import LoginTransaction, RefreshToken, SessionFamily, TemporaryCode, Token
+from server.models import LoginTransaction, OidcCode, RefreshToken, SessionFamily, TemporaryCode, Token
 from server.services.runtime import Runtime
 
 # How often one node sweeps; expired rows are refused anyway, this only bounds table growth.
@@ -24,6 +24,8 @@ def purge_expired(session: Session, rt: Runtime) -> None:
     # A family outlives every token it issued (its expiry is pushed past them at each refresh).
     session.execute(delete(SessionFamily).where(SessionFamily.expires_at < now))
     session.execute(delete(TemporaryCode).where(TemporaryCode.expires_at < now))
+    # A spent code stays while the family it issued may live: a replay of it still revokes that family.
+    session.execute(delete(OidcCode).where(OidcCode.expires_at < now - rt.settings.refresh_ttl))
     session.execute(
         delete(Token).where(
             Token.state == "pending",

@@ -82,14 +82,21 @@ def _hash(refresh_token: str) -> str:
 
 
 def issue_session(
-    session: Session, rt: Runtime, *, user: User, earned: Earned, family_id: str | None = None
+    session: Session,
+    rt: Runtime,
+    *,
+    user: User,
+    earned: Earned,
+    family_id: str | None = None,
+    new_family_id: str | None = None,
 ) -> IssuedSession:
-    """Signs an access token and stores a new refresh token (and, for a new sign-in, its family); commits."""
+    """Signs an access token and stores a new refresh token (and, for a new sign-in, its family: named
+    `new_family_id` when the caller chose the id beforehand, as an OpenID Connect code does); commits."""
     now = rt.now()
     settings = rt.settings
     auth_time = now if earned.auth_time is None else earned.auth_time
     if family_id is None:
-        family_id = secrets.token_hex(16)
+        family_id = new_family_id or secrets.token_hex(16)
         session.execute(
             _INSERT_FAMILY,
             {

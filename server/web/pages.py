@@ -19,8 +19,8 @@ bp = Blueprint(
 )
 
 # Where the sign-in page may send the browser afterwards (`?next=`): our pages, nothing else.
-NEXT_PAGES = ("/account", "/admin", "/admin/tokens", "/admin/audit")
-ADMIN_SECTIONS = {"users": "Users", "tokens": "Tokens", "audit": "Audit log"}
+NEXT_PAGES = ("/account", "/admin", "/admin/tokens", "/admin/audit", "/admin/clients")
+ADMIN_SECTIONS = {"users": "Users", "tokens": "Tokens", "clients": "Clients", "audit": "Audit log"}
 
 
 @bp.app_context_processor
@@ -108,6 +108,11 @@ def admin_users() -> Any:
 @bp.get("/admin/tokens")
 def admin_tokens() -> Any:
     return _admin_page("tokens")
+
+
+@bp.get("/admin/clients")
+def admin_clients() -> Any:
+    return _admin_page("clients")
 
 
 @bp.get("/admin/audit")

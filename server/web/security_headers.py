@@ -65,7 +65,8 @@ def add_security_headers(response: Response) -> Response:
     if request.blueprint not in WEB_BLUEPRINTS and not is_html:
         return response
     for name, value in HEADERS.items():
-        response.headers[name] = value
+        # A page may widen one (the OpenID Connect consent form posts on to the application's origin).
+        response.headers.setdefault(name, value)
     if request.endpoint == "pages.static":
         response.headers["Cache-Control"] = "no-cache"  # revalidate (ETag): no build step fingerprints files
     else:

@@ -1,7 +1,7 @@
 // Sign-in: password, then the second factor the account has (code, security key, fob) — or a passkey. A
 // recovery code or an administrator's temporary code stands in for a lost factor: it signs in to add a
 // new one (the account page in enroll mode).
-import { refreshSession, sessionCall } from "./api.js";
+import { api, refreshSession, sessionCall } from "./api.js";
 import { byId, enableControls, flagField, quiet, say, unflagFields, whileBusy } from "./elements.js";
 import { countdown, formatCountdown, groupDigits } from "./format.js";
 import { describeProblem, describeWebauthnError } from "./messages.js";
@@ -66,7 +66,7 @@ function showPasswordStep(message) {
   passwordStep.hidden = false;
   password.value = "";
   if (message) fail(message, username.value ? password : username);
-  else username.focus();
+  else if (!("stepUp" in main.dataset)) (username.value ? password : username).focus();
 }
 
 function showSecondFactor(answer, name) {
@@ -241,8 +241,18 @@ byId("restart").addEventListener("click", () => {
 
 enableControls();
 
+// An application (OpenID Connect) needs a stronger or more recent sign-in than this session: the second
+// factor again (a step-up, whose session replaces this one), then back to the application's request.
+if ("stepUp" in main.dataset) {
+  try {
+    showSecondFactor(await api("/api/v1/step-up", { method: "POST", json: {} }), main.dataset.stepUp);
+  } catch {
+    showPasswordStep();
+  }
+}
+
 // Coming back from a page whose session expired: a still-valid refresh cookie signs in silently.
 if ("tryRefresh" in main.dataset) {
   if (await refreshSession()) window.location.replace(main.dataset.next || "/account");
 }
-username.focus();
+if (!("stepUp" in main.dataset)) (username.value ? password : username).focus();
