@@ -86,6 +86,12 @@ def _metrics_endpoint(instance_dir: Path, address: tuple[str, int]) -> Path:
 @click.option(
     "--code-only", is_flag=True, help="The NAS checks the password itself; User-Password is the code."
 )
+@click.option(
+    "--legacy-unsigned-requests",
+    is_flag=True,
+    help="Take requests without Message-Authenticator (but never with Proxy-State) from a NAS too old to "
+    "sign them, such as pam_radius_auth 2.0.0. Answers are always signed.",
+)
 @click.option("--allow", help="Comma-separated methods: otp,fob (default: both).")
 @click.option("--require", type=click.Choice(["mfa"]), help="Least sign-in it accepts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with `secret` when generated).")
@@ -95,6 +101,7 @@ def add_client(
     address: str,
     secret_stdin: bool,
     code_only: bool,
+    legacy_unsigned_requests: bool,
     allow: str | None,
     require: str | None,
     as_json: bool,
@@ -110,6 +117,7 @@ def add_client(
             address=address,
             secret=secret,
             code_only=code_only,
+            require_message_authenticator=not legacy_unsigned_requests,
             allow=methods,
             require=require or "",
             actor=CONSOLE_ACTOR,

@@ -144,6 +144,9 @@ class RadiusClient(db.Model):  # type: ignore[name-defined,misc]
     secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)  # sealed, associated data radius:<client_id>
     # The NAS checks the password itself: User-Password carries the one-time code alone.
     code_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False only for a legacy NAS that cannot sign requests (pam_radius_auth < 2.0.1): its requests may then
+    # carry no Proxy-State (BlastRADIUS, FreeRADIUS's limit_proxy_state); answers are signed all the same.
+    require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]

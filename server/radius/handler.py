@@ -98,7 +98,9 @@ class RequestHandler:
                 self._audit_drop(session, sender=str(address), reason="unknown_client", peer=None)
                 raise packets.Dropped("unknown_client")
             try:
-                request = packets.parse_access_request(data, secret=peer.secret)
+                request = packets.parse_access_request(
+                    data, secret=peer.secret, require_signature=peer.require_message_authenticator
+                )
             except packets.Dropped as dropped:
                 self._audit_drop(session, sender=str(address), reason=dropped.reason, peer=peer)
                 raise

@@ -89,25 +89,22 @@ def _single(packet: pyrad_packet.Packet, code: int) -> bytes | None:
     return values[0] if values else None
 
 
-def parse_access_request(data: bytes, *, secret: bytes) -> AccessRequest:
+def parse_access_request(data: bytes, *, secret: bytes, require_signature: bool = True) -> AccessRequest:
     """An authentic Access-Request (checked by its Message-Authenticator); Dropped for a forged, unsigned
-    or malformed one, Refused for an authentic one that is not a PAP request Tokenward can answer."""
+    or malformed one, Refused for an authentic one that is not a PAP request Tokenward can answer.
+
+    `require_signature=False` (a legacy NAS): an unsigned request is taken if it carries no Proxy-State,
+    the attribute the BlastRADIUS attack needs (FreeRADIUS's `limit_proxy_state`)."""
     length = struct.unpack("!H", data[2:4])[0]
     try:
         packet = pyrad_packet.AuthPacket(packet=data[:length], secret=secret, dict=dictionary())
     except Exception as err:  # pyrad raises PacketError, struct.error, KeyError…: all mean a bad packet
         raise Dropped("malformed") from err
     signatures = packet.get(MESSAGE_AUTHENTICATOR, [])
-    if not signatures:
+    if not signatures and (require_signature or packet.get(PROXY_STATE)):
         raise Dropped("no_message_authenticator")
-    if len(signatures) != 1 or len(signatures[0]) != 16:
-        raise Dropped("malformed")
-    try:
-        authentic = packet.verify_message_authenticator()
-    except Exception as err:
-        raise Dropped("malformed") from err
-    if not authentic:
-        raise Dropped("bad_message_authenticator")
+    if signatures:
+        _check_signature(packet, signatures)
     if packet.get(CHAP_PASSWORD) or packet.get(EAP_MESSAGE):
         raise Refused("unsupported_authentication")
     raw_name, raw_password = _single(packet, USER_NAME), _single(packet, USER_PASSWORD)
@@ -122,6 +119,17 @@ def parse_access_request(data: bytes, *, secret: bytes) -> AccessRequest:
     # Invalid UTF-8 after decryption is ignored by pyrad; the password then simply does not match.
     password = packet.PwDecrypt(raw_password)
     return AccessRequest(packet, username, password, _single(packet, STATE))
+
+
+def _check_signature(packet: pyrad_packet.AuthPacket, signatures: list[bytes]) -> None:
+    if len(signatures) != 1 or len(signatures[0]) != 16:
+        raise Dropped("malformed")
+    try:
+        authentic = packet.verify_message_authenticator()
+    except Exception as err:
+        raise Dropped("malformed") from err
+    if not authentic:
+        raise Dropped("bad_message_authenticator")
 
 
 def answer(

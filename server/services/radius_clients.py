@@ -41,6 +41,7 @@ class RadiusPeer:
     network: Network
     secret: bytes
     code_only: bool
+    require_message_authenticator: bool
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def _sealed_secret(rt: Runtime, client_id: str, secret: str) -> bytes:
 
 def _peer(rt: Runtime, client: Client, row: RadiusClient) -> RadiusPeer:
     secret = rt.box.open(row.secret_encrypted, associated_data=f"radius:{client.id}")
-    return RadiusPeer(client, client.name, ipaddress.ip_network(row.address), secret, row.code_only)
+    network = ipaddress.ip_network(row.address)
+    return RadiusPeer(client, client.name, network, secret, row.code_only, row.require_message_authenticator)
 
 
 def add_radius_client(
@@ -81,6 +83,7 @@ def add_radius_client(
     address: str,
     secret: str | None = None,
     code_only: bool = False,
+    require_message_authenticator: bool = True,
     allow: list[str] | None = None,
     require: str = "",
     actor: Actor,
@@ -100,6 +103,7 @@ def add_radius_client(
         address=str(network),
         secret_encrypted=_sealed_secret(rt, client.id, shared),
         code_only=code_only,
+        require_message_authenticator=require_message_authenticator,
     )
     session.add(row)
     try:
@@ -151,6 +155,7 @@ def radius_client_view(peer: RadiusPeer) -> dict[str, Any]:
         "client_id": peer.client.id,
         "address": str(peer.network),
         "code_only": peer.code_only,
+        "require_message_authenticator": peer.require_message_authenticator,
         "allow": peer.client.allowed_methods.split(),
         "require": peer.client.required_acr or None,
     }

@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=64), nullable=False),
         sa.Column("secret_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("code_only", sa.Boolean(), nullable=False),
+        sa.Column("require_message_authenticator", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["client_id"],
             ["clients.id"],
