@@ -175,7 +175,7 @@ class RequestHandler:
 
     def _reject_unparsed(self, data: bytes, peer: RadiusPeer, reason: str, started: float) -> bytes:
         """An authentic request Tokenward cannot serve (CHAP, EAP, no User-Password)."""
-        packet = packets.pyrad_packet.AuthPacket(packet=data, secret=peer.secret, dict=packets.dictionary())
+        packet = packets.decode_unchecked(data, secret=peer.secret)
         metrics.observe_answer("reject", reason, time.perf_counter() - started)
         return packets.answer(packet, packets.ACCESS_REJECT)
 

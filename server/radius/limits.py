@@ -18,7 +18,9 @@ class UserLimiter:
         storage_uri = settings.ratelimit_storage
         in_database = storage_uri.split(":", 1)[0] == DATABASE_SCHEME
         options = {"database_url": settings.sqlalchemy_url} if in_database else {}
-        self.storage: Storage = storage_from_string(storage_uri, **options)
+        storage = storage_from_string(storage_uri, **options)
+        assert isinstance(storage, Storage)  # a synchronous storage: the workers block anyway
+        self.storage = storage
         self._limiter: RateLimiter = (
             FixedWindowRateLimiter(self.storage) if in_database else MovingWindowRateLimiter(self.storage)
         )
