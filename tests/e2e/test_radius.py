@@ -101,21 +101,15 @@ def _free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def radius(console: Console, tmp_path: Path) -> Iterator[Radius]:
-    console.ok("user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
-    (tmp_path / "seed.csv").write_text(f"RAD1, {SEED_HEX}, hotp\n")
-    console.ok("token", "import", str(tmp_path / "seed.csv"), "--user", "alice")
-    console.ok(
-        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
-    )
+def start_radius(console: Console, tmp_path: Path, **settings: str) -> Radius:
     log_path = tmp_path / "radius.log"
     port = _free_udp_port()
+    env = {**console.env, **{f"TOKENWARD_{name.upper()}": value for name, value in settings.items()}}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [TOKENWARD, "radius", "serve", "--listen", f"127.0.0.1:{port}"],
             cwd=console.cwd,
-            env=console.env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -123,18 +117,40 @@ def radius(console: Console, tmp_path: Path) -> Iterator[Radius]:
     deadline = time.monotonic() + STARTUP_SECONDS
     while not _LISTENING.search(log_path.read_text(errors="replace")):
         assert process.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.05)  # polling for the startup line, not a wait for readiness
-    try:
-        yield Radius(port, process, log_path)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
+        if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-        assert "Traceback" not in log_path.read_text(errors="replace"), log_path.read_text()
+            raise AssertionError(log_path.read_text())
+        time.sleep(0.05)  # polling for the startup line, not a wait for readiness
+    return Radius(port, process, log_path)
+
+
+def stop_radius(radius: Radius) -> None:
+    radius.process.send_signal(signal.SIGTERM)
+    try:
+        radius.process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(radius.process.pid, signal.SIGKILL)
+        radius.process.wait(5)
+    assert "Traceback" not in radius.log_path.read_text(errors="replace"), radius.log()
+
+
+def _accounts(console: Console, tmp_path: Path) -> None:
+    console.ok("user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
+    (tmp_path / "seed.csv").write_text(f"RAD1, {SEED_HEX}, hotp\n")
+    console.ok("token", "import", str(tmp_path / "seed.csv"), "--user", "alice")
+
+
+@pytest.fixture
+def radius(console: Console, tmp_path: Path) -> Iterator[Radius]:
+    _accounts(console, tmp_path)
+    console.ok(
+        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
+    )
+    server = start_radius(console, tmp_path)
+    try:
+        yield server
+    finally:
+        stop_radius(server)
 
 
 def audit(console: Console, action: str) -> list[tuple[str, str, str, str]]:
@@ -255,6 +271,56 @@ def test_a_fob_challenge_answered_with_the_fob(radius: Radius, console: Console,
     response = console.ok("fob", "respond", "--port", emulate, shown.group(1)).strip()
     accepted = radius.ask(pap(response, state=state_of(challenged)).replace("alice", "bob"))
     assert received(accepted) == "Access-Accept", accepted.stdout + radius.log()
+
+
+def test_a_temporary_code_answers_the_challenge(radius: Radius, console: Console) -> None:
+    issued = json.loads(console.ok("user", "temp-code", "alice", "--json"))
+    challenged = radius.ask(pap(PASSWORD))
+    assert "your temporary code" in challenged.stdout, challenged.stdout
+    accepted = radius.ask(pap(issued["code"], state=state_of(challenged)))
+    assert received(accepted) == "Access-Accept", accepted.stdout + radius.log()
+    again = radius.ask(pap(PASSWORD))
+    assert "temporary code" not in again.stdout  # single use
+
+
+def test_a_code_only_client_sends_the_code_alone(console: Console, tmp_path: Path) -> None:
+    _accounts(console, tmp_path)
+    console.ok(
+        "radius",
+        "client",
+        "add",
+        "fw",
+        "--address",
+        "127.0.0.0/8",
+        "--code-only",
+        "--secret-stdin",
+        stdin=SECRET + "\n",
+    )
+    server = start_radius(console, tmp_path)
+    try:
+        assert received(server.ask(pap(hotp(1)))) == "Access-Accept"
+        assert received(server.ask(pap(PASSWORD + hotp(2)))) == "Access-Reject"
+        assert received(server.ask(pap(hotp(1)))) == "Access-Reject"  # used
+    finally:
+        stop_radius(server)
+    assert [row[0] for row in audit(console, "radius.accept")] == ["radius:fw"]
+
+
+def test_the_per_user_rate_limit_holds_for_radius(console: Console, tmp_path: Path) -> None:
+    _accounts(console, tmp_path)
+    console.ok(
+        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
+    )
+    server = start_radius(console, tmp_path, rate_limits="user=2/minute")
+    try:
+        assert received(server.ask(pap(PASSWORD + "000000"))) == "Access-Reject"
+        assert received(server.ask(pap(PASSWORD + "000000"))) == "Access-Reject"
+        limited = server.ask(pap(PASSWORD + hotp(1)))
+        assert received(limited) == "Access-Reject"
+    finally:
+        stop_radius(server)
+    assert audit(console, "radius.reject")[-1][3] == "rate_limited"
+    assert [row[2] for row in audit(console, "ratelimit.refused")] == ["user alice from 127.0.0.1: 1 refused"]
 
 
 PAM_SERVICE = """auth required {module} conf={conf} debug

@@ -3,11 +3,13 @@ internal-error drop counter stays put), nothing is accepted, and a retransmissio
 
 from __future__ import annotations
 
+import base64
 import secrets
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,9 +22,14 @@ from server.radius.handler import RequestHandler
 from server.radius.server import build_runtime
 from server.services.audit import Actor
 from server.services.radius_clients import add_radius_client
+from server.services.seed_import import import_seed_file
 from server.services.users import create_user
 
 SECRET = "hostile-test-secret-0123"
+SEED_HEX = "3132333435363738393031323334353637383930"
+HOTP = pyotp.HOTP(base64.b32encode(bytes.fromhex(SEED_HEX)).decode())
+# Codes far ahead in the look-ahead window are used by the flip test: a correct one is in every request.
+FLIP_COUNTER = 5
 NAS = ("127.0.0.1", 40000)
 
 
@@ -39,6 +46,11 @@ def handler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RequestHandler
     session = sessions()
     upgrade_schema(session.get_bind())  # type: ignore[arg-type]
     create_user(session, rt, username="alice", password="correct horse battery", actor=Actor.console())
+    for serial, name in (("H1", "alice"), ("H2", "bob")):
+        if name != "alice":
+            create_user(session, rt, username=name, password="correct horse battery", actor=Actor.console())
+        seed = f"{serial}, {SEED_HEX}, hotp\n".encode()
+        import_seed_file(session, rt, data=seed, source="seed.csv", username=name, actor=Actor.console())
     add_radius_client(session, rt, name="vpn", address="127.0.0.1/32", secret=SECRET, actor=Actor.console())
     session.close()
     yield RequestHandler(sessions, rt, limiter=None)
@@ -91,11 +103,14 @@ def test_signed_requests_with_any_attributes_are_never_accepted(
 def test_a_flipped_byte_in_a_signed_request_is_never_accepted(
     handler: RequestHandler, position: int, value: int
 ) -> None:
+    """The unflipped request would be accepted (the right password and a valid code)."""
     request = pyrad_packet.AuthPacket(id=9, secret=SECRET.encode(), dict=packets.dictionary())
     request.AddAttribute("User-Name", "alice")
-    request["User-Password"] = request.PwCrypt("correct horse battery123456")
+    request["User-Password"] = request.PwCrypt("correct horse battery" + HOTP.at(FLIP_COUNTER))
     request.add_message_authenticator()
     data = bytearray(request.RequestPacket())
+    if data[position % len(data)] == value:
+        return
     data[position % len(data)] = value
     before = _internal_errors()
     _not_accepted(handler.handle(bytes(data), NAS))
@@ -104,13 +119,14 @@ def test_a_flipped_byte_in_a_signed_request_is_never_accepted(
 
 def test_a_retransmission_gets_the_same_answer_without_a_second_check(handler: RequestHandler) -> None:
     request = pyrad_packet.AuthPacket(id=11, secret=SECRET.encode(), dict=packets.dictionary())
-    request.AddAttribute("User-Name", "alice")
-    request["User-Password"] = request.PwCrypt("correct horse battery")
+    request.AddAttribute("User-Name", "bob")  # bob's token: the flip test keeps alice's counter
+    request["User-Password"] = request.PwCrypt("correct horse battery" + HOTP.at(0))
     request.add_message_authenticator()
     data = bytes(request.RequestPacket())
     duplicates = metrics.RADIUS_DUPLICATES._value.get()
     first = handler.handle(data, NAS)
-    assert first is not None and first[0] == packets.ACCESS_REJECT  # alice has no token
+    assert first is not None and first[0] == packets.ACCESS_ACCEPT
+    # a second verification of the same code would be refused (the counter moved on): the cache answers
     assert handler.handle(data, NAS) == first
     assert metrics.RADIUS_DUPLICATES._value.get() == duplicates + 1
     reply = request.CreateReply(packet=first)
