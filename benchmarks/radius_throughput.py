@@ -6,8 +6,10 @@
 Creates the users and their HOTP tokens (known seeds) and a RADIUS client on SQLite in a temporary
 directory (rate limits off), starts `tokenward radius serve`, and sends every user's next codes with
 `radclient -p PARALLEL` from one file, round-robin over the users so that a user's codes arrive in order.
-Prints requests, accepted count, wall time and accepted/s; then runs benchmarks/verify_throughput.py (the
-HTTP one-step verify, same worker count) and prints its figures beside. Asserts nothing.
+Prints requests, accepted count, wall time and accepted/s; then the same for a code-only client (the NAS
+checked the password: no Argon2 at Tokenward, as in the HTTP one-step verify without a password); then runs
+benchmarks/verify_throughput.py (the HTTP one-step verify, same worker count) and prints its figures beside.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ from tests.e2e.serve_process import TOKENWARD, server_env  # noqa: E402
 
 PASSWORD = "correct horse battery"
 SECRET = "benchmark-radius-secret-01"
+MODES = {False: "one round (password + HOTP)", True: "code only (the NAS checked the password)"}
 
 
 def _seed(index: int) -> bytes:
     return index.to_bytes(4, "big") * 5  # 20 bytes, one per user
 
 
-def setup(instance: Path, database_url: str, key: str, users: int) -> None:
+def setup(instance: Path, database_url: str, key: str, users: int, *, code_only: bool) -> None:
     settings = Settings(
         instance_dir=instance,
         database_url=database_url,
@@ -64,17 +67,20 @@ def setup(instance: Path, database_url: str, key: str, users: int) -> None:
         create_user(session, rt, username=name, password=PASSWORD, actor=console)
         data = f"B{index:05d}, {_seed(index).hex()}, hotp\n".encode()
         import_seed_file(session, rt, data=data, source="bench.csv", username=name, actor=console)
-    add_radius_client(session, rt, name="bench", address="127.0.0.1/32", secret=SECRET, actor=console)
+    add_radius_client(
+        session, rt, name="bench", address="127.0.0.1/32", secret=SECRET, code_only=code_only, actor=console
+    )
     session.close()
 
 
-def requests_file(path: Path, users: int, codes: int) -> int:
+def requests_file(path: Path, users: int, codes: int, *, code_only: bool) -> int:
     lines = []
     for counter in range(codes):
         for index in range(users):
             code = pyotp.HOTP(base64.b32encode(_seed(index)).decode()).at(counter)
+            typed = code if code_only else PASSWORD + code
             lines.append(
-                f'User-Name = user{index}, User-Password = "{PASSWORD}{code}", Message-Authenticator = 0x00\n'
+                f'User-Name = user{index}, User-Password = "{typed}", Message-Authenticator = 0x00\n'
             )
     path.write_text("\n".join(lines))
     return len(lines)
@@ -86,20 +92,12 @@ def free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=40)
-    parser.add_argument("--codes", type=int, default=10, help="requests per user")
-    parser.add_argument("--parallel", type=int, default=8, help="radclient -p")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--http-seconds", type=float, default=10.0, help="0 skips the HTTP figure")
-    options = parser.parse_args()
-
+def run_radius(options: argparse.Namespace, *, code_only: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="tokenward-radius-bench-") as tmp:
         instance, key = Path(tmp) / "instance", secrets.token_hex(32)
         database_url = f"sqlite:///{Path(tmp) / 'tokenward.db'}"
-        setup(instance, database_url, key, options.users)
-        total = requests_file(Path(tmp) / "requests.txt", options.users, options.codes)
+        setup(instance, database_url, key, options.users, code_only=code_only)
+        total = requests_file(Path(tmp) / "requests.txt", options.users, options.codes, code_only=code_only)
         env = server_env(
             instance_dir=instance, database_url=database_url, encryption_key=key, rate_limits="off"
         )
@@ -144,12 +142,26 @@ def main() -> None:
         found = re.search(r"Accepted\s*:\s*(\d+)", result.stdout + result.stderr)
         accepted = int(found.group(1)) if found else 0
         print(
-            f"RADIUS one-round (password + HOTP), {options.workers} workers, "
+            f"RADIUS {MODES[code_only]}, "
+            f"{options.workers} workers, "
             f"radclient -p {options.parallel}: "
             f"{total} requests, {accepted} accepted in {seconds:.1f} s: {accepted / seconds:.1f} accepted/s"
         )
         if not found:
             print(result.stdout[-2000:], result.stderr[-2000:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--codes", type=int, default=10, help="requests per user")
+    parser.add_argument("--parallel", type=int, default=8, help="radclient -p")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--http-seconds", type=float, default=10.0, help="0 skips the HTTP figure")
+    options = parser.parse_args()
+
+    for code_only in (False, True):
+        run_radius(options, code_only=code_only)
     if options.http_seconds > 0:
         print("HTTP one-step verify (benchmarks/verify_throughput.py):", flush=True)
         subprocess.run(
