@@ -71,9 +71,7 @@ def serve_forever(sock: socket.socket, handler: RequestHandler) -> None:
                 log.warning("could not answer %s: %s", source[0], err)
 
 
-def _worker(settings: Settings, host: str, port: int, ready: Connection, metrics_dir: str | None) -> None:
-    if metrics_dir:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+def _worker(settings: Settings, host: str, port: int, ready: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers
     rt, sessions = build_runtime(settings)
@@ -95,6 +93,9 @@ def run(
 ) -> None:
     """Starts the workers, reports the port (a chosen one for port 0), and waits; SIGTERM/SIGINT stop all.
     A worker that dies is started again."""
+    if metrics_dir is not None:
+        # Read by prometheus_client when a worker imports it: each worker writes its figures there.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     placeholder = bind_socket(host, port)  # holds the port (port 0: picks one) while the workers bind it
     port = placeholder.getsockname()[1]
     context = multiprocessing.get_context("spawn")
@@ -104,7 +105,7 @@ def run(
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
             target=_worker,
-            args=(settings, host, port, sender, str(metrics_dir) if metrics_dir else None),
+            args=(settings, host, port, sender),
             daemon=True,
         )
         process.start()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+import requests
 
 from tests.e2e.conftest import TOKENWARD, Console
 from tests.e2e.test_fob_console import emulate  # noqa: F401 (a fixture)
@@ -101,13 +102,13 @@ def _free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_radius(console: Console, tmp_path: Path, **settings: str) -> Radius:
+def start_radius(console: Console, tmp_path: Path, *options: str, **settings: str) -> Radius:
     log_path = tmp_path / "radius.log"
     port = _free_udp_port()
     env = {**console.env, **{f"TOKENWARD_{name.upper()}": value for name, value in settings.items()}}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [TOKENWARD, "radius", "serve", "--listen", f"127.0.0.1:{port}"],
+            [TOKENWARD, "radius", "serve", "--listen", f"127.0.0.1:{port}", *options],
             cwd=console.cwd,
             env=env,
             stdout=log,
@@ -321,6 +322,30 @@ def test_the_per_user_rate_limit_holds_for_radius(console: Console, tmp_path: Pa
         stop_radius(server)
     assert audit(console, "radius.reject")[-1][3] == "rate_limited"
     assert [row[2] for row in audit(console, "ratelimit.refused")] == ["user alice from 127.0.0.1: 1 refused"]
+
+
+def test_metrics_add_up_every_workers_answers(console: Console, tmp_path: Path) -> None:
+    _accounts(console, tmp_path)
+    console.ok(
+        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    server = start_radius(console, tmp_path, "--metrics", f"127.0.0.1:{metrics_port}")
+    try:
+        assert received(server.ask(pap(PASSWORD + hotp(1)))) == "Access-Accept"
+        assert received(server.ask(pap(PASSWORD + "000000"))) == "Access-Reject"
+        assert (
+            received(server.ask(pap(PASSWORD + hotp(2)), secret="a-wrong-secret-for-sure", retries=1))
+            == "nothing"
+        )
+        exposition = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    finally:
+        stop_radius(server)
+    assert 'tokenward_radius_answers_total{reason="",result="accept"} 1.0' in exposition
+    assert 'tokenward_radius_answers_total{reason="invalid_otp",result="reject"} 1.0' in exposition
+    assert 'tokenward_radius_dropped_total{reason="bad_message_authenticator"} 1.0' in exposition
 
 
 PAM_SERVICE = """auth required {module} conf={conf} debug
