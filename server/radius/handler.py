@@ -105,6 +105,15 @@ class RequestHandler:
                 self._audit_drop(session, sender=str(address), reason=dropped.reason, peer=peer)
                 raise
             except packets.Refused as refused:
+                record_event(
+                    session,
+                    actor=Actor(name=f"radius:{peer.name}", client_ip=str(address)),
+                    action="radius.reject",
+                    result="failure",
+                    now=self._rt.now(),
+                    reason=refused.reason,
+                )
+                session.commit()
                 return self._remember(key, self._reject_unparsed(data, peer, refused.reason, started))
             reply = self._decide(session, peer, request, str(address), started)
         finally:

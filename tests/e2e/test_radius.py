@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import TOKENWARD, Console
 from tests.e2e.test_fob_console import emulate  # noqa: F401 (a fixture)
@@ -155,15 +155,20 @@ def radius(console: Console, tmp_path: Path) -> Iterator[Radius]:
 
 
 def audit(console: Console, action: str) -> list[tuple[str, str, str, str]]:
-    if not console.database_url.startswith("sqlite"):
-        pytest.skip("audit read back from SQLite only")  # pragma: no cover
-    path = console.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        rows = connection.execute(
-            "SELECT actor, client_ip, target, reason FROM audit_events WHERE action = ? ORDER BY id",
-            (action,),
-        ).fetchall()
-    return [tuple(row) for row in rows]
+    """The audit events of `action` (actor, client IP, target, reason), read from the test's database."""
+    engine = create_engine(console.database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT actor, client_ip, target, reason FROM audit_events"
+                    " WHERE action = :action ORDER BY id"
+                ),
+                {"action": action},
+            ).all()
+    finally:
+        engine.dispose()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 def test_password_and_code_in_one_round_then_the_replay_is_rejected(radius: Radius, console: Console) -> None:
