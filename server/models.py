@@ -188,6 +188,22 @@ class OidcConsent(db.Model):  # type: ignore[name-defined,misc]
     granted_at: Mapped[float] = mapped_column(Float)
 
 
+class RadiusClient(db.Model):  # type: ignore[name-defined,misc]
+    """What a RADIUS NAS adds to its registered client: where it speaks from and the shared secret. The
+    `clients` row carries its name, allowed methods and required sign-in, as for every client."""
+
+    __tablename__ = "radius_clients"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)  # a network, CIDR (one host: /32 or /128)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)  # sealed, associated data radius:<client_id>
+    # The NAS checks the password itself: User-Password carries the one-time code alone.
+    code_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False only for a legacy NAS that cannot sign requests (pam_radius_auth < 2.0.1): its requests may then
+    # carry no Proxy-State (BlastRADIUS, FreeRADIUS's limit_proxy_state); answers are signed all the same.
+    require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "recovery_codes"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.errors import EnrollmentNeedsCode
+from server.errors import EnrollmentNeedsCode, NoUsableToken
 from server.models import Client, Token, User
 from server.services import fob, otp, webauthn
 from server.services.assurance import ENROLL_SCOPE, Acr
@@ -49,10 +49,17 @@ def _code_methods(session: Session, rt: Runtime, *, user: User) -> list[str]:
 
 
 def login_with_password(
-    session: Session, rt: Runtime, *, username: str, password: str, actor: Actor
+    session: Session,
+    rt: Runtime,
+    *,
+    username: str,
+    password: str,
+    actor: Actor,
+    client: Client | None = None,
 ) -> SecondFactorChallenge | IssuedSession:
     """A second-factor transaction; or, for a user who never had a factor (and first enrollment by password
-    is allowed), an enroll-only session. A user who lost every factor needs a recovery or temporary code."""
+    is allowed), an enroll-only session. A user who lost every factor needs a recovery or temporary code.
+    A registered `client` (a RADIUS NAS) owns the transaction: only it may answer, with its methods."""
     user = authenticate_password(session, rt, username=username, password=password, actor=actor)
     tokens = active_tokens(session, user_id=user.id)
     codes = _code_methods(session, rt, user=user)
@@ -74,9 +81,20 @@ def login_with_password(
         session.commit()
         raise EnrollmentNeedsCode()
     if first_enrollment and not codes:
+        if client is not None:  # a NAS cannot hand an enroll session over: enroll on the pages first
+            session.commit()
+            raise NoUsableToken()
         earned = Earned(amr=["pwd"], acr=Acr.SINGLE_FACTOR, scope=ENROLL_SCOPE)
         return issue_session(session, rt, user=user, earned=earned)
-    return _open_transaction(session, rt, user=user, tokens=tokens, password_verified=True, extra=codes)
+    if client is not None:
+        tokens = [token for token in tokens if _method_of(token) in allowed_methods(client)]
+    return _open_transaction(
+        session, rt, user=user, tokens=tokens, password_verified=True, extra=codes, client=client
+    )
+
+
+def _method_of(token: Token) -> str:
+    return next(factor.method for factor in FACTORS if token.type in factor.token_types)
 
 
 def start_challenge(
@@ -153,12 +171,14 @@ def _open_transaction(
     password_verified: bool,
     extra: list[str] | None = None,
     replaces_family: str | None = None,
+    client: Client | None = None,
 ) -> SecondFactorChallenge:
     transaction = begin_transaction(
         session,
         rt,
         user_id=user.id,
         password_verified=password_verified,
+        client_id=client.id if client is not None else None,
         replaces_family=replaces_family,
     )
     methods, challenges = [], {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -53,6 +54,16 @@ WRONG_ANSWER: dict[str, type[TokenwardError]] = {
 CODE_ANSWERS = {"recovery_code": InvalidRecoveryCode, "temporary_code": InvalidTemporaryCode}
 
 
+@dataclass(frozen=True)
+class Verified:
+    """An accepted answer, audited and not yet committed: the HTTP doors issue a session for it, the RADIUS
+    door commits and answers Access-Accept."""
+
+    user: User
+    earned: Earned
+    method: str
+
+
 def factor_for_answer(field: str) -> Factor:
     for factor in FACTORS:
         if factor.answer_field == field:
@@ -70,6 +81,29 @@ def verify_transaction(
     client: Client | None,
     actor: Actor,
 ) -> IssuedSession:
+    verified = check_transaction_answer(
+        session,
+        rt,
+        transaction_id=transaction_id,
+        answer_field=answer_field,
+        answer=answer,
+        client=client,
+        actor=actor,
+    )
+    return issue_session(session, rt, user=verified.user, earned=verified.earned)
+
+
+def check_transaction_answer(
+    session: Session,
+    rt: Runtime,
+    *,
+    transaction_id: str,
+    answer_field: str,
+    answer: Any,
+    client: Client | None,
+    actor: Actor,
+) -> Verified:
+    """A transaction's answer checked, consumed and audited (not committed); a typed error otherwise."""
     method = answer_field if answer_field in CODE_ANSWERS else factor_for_answer(answer_field).method
     user: User | None = None
     try:
@@ -120,6 +154,23 @@ def verify_one_step(
     actor: Actor,
 ) -> IssuedSession:
     """`verify {username, otp[, password]}` from a registered client's login form."""
+    verified = check_one_step(
+        session, rt, username=username, code=code, password=password, client=client, actor=actor
+    )
+    return issue_session(session, rt, user=verified.user, earned=verified.earned)
+
+
+def check_one_step(
+    session: Session,
+    rt: Runtime,
+    *,
+    username: str,
+    code: str,
+    password: str | None,
+    client: Client,
+    actor: Actor,
+) -> Verified:
+    """A one-step code (after the password, when given) checked and audited (not committed)."""
     factor = otp.FACTOR
     user = None
     try:
@@ -261,7 +312,7 @@ def _record_failure(
 
 def _accept(
     session: Session, rt: Runtime, *, actor: Actor, method: str, user: User, earned: Earned
-) -> IssuedSession:
+) -> Verified:
     record_event(
         session,
         actor=actor,
@@ -271,4 +322,4 @@ def _accept(
         target=user.username,
         actor_name=user.username,
     )
-    return issue_session(session, rt, user=user, earned=earned)
+    return Verified(user=user, earned=earned, method=method)
