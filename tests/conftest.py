@@ -1,13 +1,15 @@
 """Root fixtures: a fresh app per test on SQLite, or on PostgreSQL when `TOKENWARD_TEST_DATABASE_URL` is set.
 
-PostgreSQL runs get a schema of their own (created at start, dropped at the end) and every test starts on
-empty tables. A set URL that cannot be reached fails the run instead of skipping tests.
+Both migrate once per run: SQLite into a template file that each test copies, PostgreSQL into a schema of
+the run's own (created at start, dropped at the end) whose tables are emptied before each test. A set URL
+that cannot be reached fails the run instead of skipping tests.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -77,17 +79,25 @@ def _empty_tables(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated once per run, which each test copies (cheaper than migrating)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tokenward.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, postgres_url: str | None) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
     """An empty, migrated database for this test."""
     if postgres_url is not None:
         _empty_tables(postgres_url)
         return postgres_url
-    url = f"sqlite:///{tmp_path / 'tokenward.db'}"
-    engine = create_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
-    return url
+    path = tmp_path / "tokenward.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
