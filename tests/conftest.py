@@ -1,8 +1,8 @@
 """Root fixtures: a fresh app per test on SQLite, or on PostgreSQL when `TOKENWARD_TEST_DATABASE_URL` is set.
 
-Both migrate once per run: SQLite into a template file that each test copies, PostgreSQL into a schema of
-the run's own (created at start, dropped at the end) whose tables are emptied before each test. A set URL
-that cannot be reached fails the run instead of skipping tests.
+Both migrate once per run (per worker under pytest-xdist): SQLite into a template file that each test
+copies, PostgreSQL into a schema of the run's own (created at start, dropped at the end) whose tables are
+emptied before each test. A set URL that cannot be reached fails the run instead of skipping tests.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 import pytest
@@ -45,22 +46,44 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
+def _unusable_database(err: Exception) -> NoReturn:
+    pytest.exit(f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {type(err).__name__}: {err}", returncode=3)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A set URL that cannot be reached ends the run with its reason before any test (or pytest-xdist
+    worker, whose own exit would only be reported as a crash) starts."""
+    base_url = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
+    if not base_url:
+        return
+    try:
+        engine = create_engine(base_url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as err:
+        _unusable_database(err)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str | None]:
-    """A per-run schema on the configured PostgreSQL, as a URL every process (tests and servers) can use."""
+    """A per-run schema on the configured PostgreSQL, as a URL every process (tests and servers) can use.
+    Under pytest-xdist each worker is a run of its own: its own schema, migrated and dropped by it."""
     base_url = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
     if not base_url:
         yield None
         return
-    schema = f"tw_test_{secrets.token_hex(4)}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schema = f"tw_test_{worker}_{secrets.token_hex(4)}"
     admin = create_engine(base_url)
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as err:
         admin.dispose()
-        reason = f"{type(err).__name__}: {err}"
-        pytest.exit(f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {reason}", returncode=3)
+        _unusable_database(err)
     url = _with_search_path(base_url, schema)
     engine = create_engine(url)
     upgrade_schema(engine)
