@@ -1,32 +1,97 @@
-"""The `tokenward` console: one command family per module."""
+"""The `tokenward` console: one command family per module, imported only when one of its commands runs.
+
+A family's module brings the services, the database layer and device drivers with it, which `tokenward
+--help` has no use for; so the group knows each family by name, import path and one-line summary (shown in
+`tokenward --help`), and imports the module when the family is invoked or asked for its own help.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
-from provisioning.clients import client_group
-from provisioning.fob import fob_group
-from provisioning.keys import keys_group
-from provisioning.security_keys import key_group
-from provisioning.serve import serve
-from provisioning.tokens import token_group
-from provisioning.users import user_group
+
+@dataclass(frozen=True)
+class LazyCommand:
+    target: str  # "package.module:attribute", the click command or group
+    summary: str  # the command's one-line help, for the group's listing
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are registered by import path and imported on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, LazyCommand] = {}
+
+    def lazy_command(self, name: str, target: str, summary: str) -> None:
+        """Registers the command `target` ("module:attribute") as `name`; `summary` is the first sentence
+        of its help."""
+        self.lazy_commands[name] = LazyCommand(target, summary)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy_commands:
+            command = self._load(cmd_name)
+        return command
+
+    def _load(self, name: str) -> click.Command:
+        module_name, _, attribute = self.lazy_commands[name].target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_commands[name].target} is not a click command")
+        self.add_command(command, name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of click's own `format_commands`, with the registered summary for a family that
+        is not imported yet (so that `--help` imports nothing)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = super().get_command(ctx, name)
+            if command is None:
+                command = click.Command(name, help=self.lazy_commands[name].summary)
+            if not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tokenward")
 def main() -> None:
     """Tokenward: second-factor authentication server and admin console."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-main.add_command(serve)
-main.add_command(user_group)
-main.add_command(keys_group)
-main.add_command(token_group)
-main.add_command(fob_group)
-main.add_command(key_group)
-main.add_command(client_group)
-main.add_command(__import__("provisioning.radius", fromlist=["radius_group"]).radius_group)
+main.lazy_command("serve", "provisioning.serve:serve", "Run the production server (gunicorn).")
+main.lazy_command("user", "provisioning.users:user_group", "Manage users.")
+main.lazy_command("keys", "provisioning.keys:keys_group", "Manage JWT signing keys.")
+main.lazy_command(
+    "token", "provisioning.tokens:token_group", "Import seed files, list tokens and assign them to users."
+)
+main.lazy_command(
+    "fob",
+    "provisioning.fob:fob_group",
+    "Hardware fobs: OCRA challenge-response devices on a serial port (or an emulated one).",
+)
+main.lazy_command(
+    "key",
+    "provisioning.security_keys:key_group",
+    "Users' FIDO2 security keys: enroll one over USB, list them.",
+)
+main.lazy_command(
+    "client",
+    "provisioning.clients:client_group",
+    "Manage registered clients (applications that call one-step verify; OpenID Connect relying parties).",
+)
+main.lazy_command("radius", "provisioning.radius:radius_group", "The RADIUS front end and its NAS clients.")

@@ -7,18 +7,17 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 
-from server.app import create_app
 from server.config import Settings
-from server.db import db
 from server.errors import ConfigurationError, TokenwardError
-from server.migrations import upgrade_schema
 from server.services.audit import Actor
-from server.services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from server.services.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +42,12 @@ def settings_from_env() -> Settings:
 @contextmanager
 def service_context() -> Iterator[Runtime]:
     """An app context on a migrated database; yields the runtime the services take."""
+    # Imported here, not at the top: the app brings the whole HTTP layer and Alembic, which a command's
+    # `--help`, or one that only talks to a device (`fob respond`), should not wait for.
+    from server.app import create_app
+    from server.db import db
+    from server.migrations import upgrade_schema
+
     app = create_app(settings_from_env())
     with app.app_context():
         upgrade_schema(db.engine)

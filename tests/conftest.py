@@ -1,15 +1,18 @@
 """Root fixtures: a fresh app per test on SQLite, or on PostgreSQL when `TOKENWARD_TEST_DATABASE_URL` is set.
 
-PostgreSQL runs get a schema of their own (created at start, dropped at the end) and every test starts on
-empty tables. A set URL that cannot be reached fails the run instead of skipping tests.
+Both migrate once per run (per worker under pytest-xdist): SQLite into a template file that each test
+copies, PostgreSQL into a schema of the run's own (created at start, dropped at the end) whose tables are
+emptied before each test. A set URL that cannot be reached fails the run instead of skipping tests.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 import pytest
@@ -43,22 +46,44 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
+def _unusable_database(err: Exception) -> NoReturn:
+    pytest.exit(f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {type(err).__name__}: {err}", returncode=3)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A set URL that cannot be reached ends the run with its reason before any test (or pytest-xdist
+    worker, whose own exit would only be reported as a crash) starts."""
+    base_url = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
+    if not base_url:
+        return
+    try:
+        engine = create_engine(base_url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as err:
+        _unusable_database(err)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str | None]:
-    """A per-run schema on the configured PostgreSQL, as a URL every process (tests and servers) can use."""
+    """A per-run schema on the configured PostgreSQL, as a URL every process (tests and servers) can use.
+    Under pytest-xdist each worker is a run of its own: its own schema, migrated and dropped by it."""
     base_url = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
     if not base_url:
         yield None
         return
-    schema = f"tw_test_{secrets.token_hex(4)}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schema = f"tw_test_{worker}_{secrets.token_hex(4)}"
     admin = create_engine(base_url)
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as err:
         admin.dispose()
-        reason = f"{type(err).__name__}: {err}"
-        pytest.exit(f"TOKENWARD_TEST_DATABASE_URL is set but unusable: {reason}", returncode=3)
+        _unusable_database(err)
     url = _with_search_path(base_url, schema)
     engine = create_engine(url)
     upgrade_schema(engine)
@@ -77,17 +102,25 @@ def _empty_tables(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated once per run, which each test copies (cheaper than migrating)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tokenward.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, postgres_url: str | None) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
     """An empty, migrated database for this test."""
     if postgres_url is not None:
         _empty_tables(postgres_url)
         return postgres_url
-    url = f"sqlite:///{tmp_path / 'tokenward.db'}"
-    engine = create_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
-    return url
+    path = tmp_path / "tokenward.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
