@@ -19,6 +19,7 @@ schema instead of SQLite.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -49,6 +50,7 @@ from provisioning.serve import gunicorn_argv  # noqa: E402
 from tests.e2e.serve_process import (  # noqa: E402
     PASSWORD,
     ServeProcess,
+    add_client,
     add_user,
     bearer,
     enroll_token,
@@ -88,7 +90,12 @@ class Run:
 
 
 def _drive_connection(
-    base_url: str, holders: list[Holder], seconds: float, budget: int, start: threading.Barrier
+    base_url: str,
+    holders: list[Holder],
+    seconds: float,
+    budget: int,
+    start: threading.Barrier,
+    authorization: str,
 ) -> Run:
     """One keep-alive capable connection cycling through its own users, so each user's codes stay in
     order. gunicorn's sync workers close every connection after the response; http.client reconnects."""
@@ -96,7 +103,7 @@ def _drive_connection(
     connection = http.client.HTTPConnection(
         parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_SECONDS
     )
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
     otps = [pyotp.HOTP(holder.secret) for holder in holders]
     run = Run()
     start.wait()
@@ -120,14 +127,24 @@ def _drive_connection(
     return run
 
 
-def drive(base_url: str, holders: list[Holder], connections: int, seconds: float, max_requests: int) -> Run:
+def drive(
+    base_url: str,
+    holders: list[Holder],
+    connections: int,
+    seconds: float,
+    max_requests: int,
+    authorization: str,
+) -> Run:
     """Runs in a separate process, so that the driver's own work is not done by the server's
-    interpreter: `connections` threads for `seconds`, at most `max_requests` requests in all."""
+    interpreter: `connections` threads for `seconds`, at most `max_requests` requests in all. Each request
+    carries `authorization`: a registered client's Basic credentials, as a login form sends them."""
     shares = [holders[index::connections] for index in range(connections)]
     start = threading.Barrier(connections + 1)
     with ThreadPoolExecutor(max_workers=connections) as pool:
         futures = [
-            pool.submit(_drive_connection, base_url, share, seconds, max_requests // connections, start)
+            pool.submit(
+                _drive_connection, base_url, share, seconds, max_requests // connections, start, authorization
+            )
             for share in shares
         ]
         start.wait()
@@ -157,14 +174,19 @@ def process_tree_cpu_seconds(pid: int) -> float:
 
 
 def drive_elsewhere(
-    server: ServeProcess, holders: list[Holder], connections: int, seconds: float, max_requests: int
+    server: ServeProcess,
+    holders: list[Holder],
+    connections: int,
+    seconds: float,
+    max_requests: int,
+    authorization: str,
 ) -> Run:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         pool.submit(time.sleep, 0).result()  # the driver process is up before the server's CPU is counted
         cpu_before = process_tree_cpu_seconds(server.process.pid)
-        run = pool.submit(drive, server.base_url, holders, connections, seconds, max_requests).result(
-            timeout=seconds + 60
-        )
+        run = pool.submit(
+            drive, server.base_url, holders, connections, seconds, max_requests, authorization
+        ).result(timeout=seconds + 60)
         run.server_cpu_seconds = process_tree_cpu_seconds(server.process.pid) - cpu_before
         return run
 
@@ -275,11 +297,15 @@ def main() -> None:
             rate_limits="off",
         )
         add_user(env, ADMIN, admin=True)
+        client_id, client_secret = add_client(env, "bench-login-form")
+        authorization = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         with ServeProcess.start(env, log_path=tmp / "tokenward.log", workers=args.workers) as server:
             with requests.Session() as http:
                 admin = admin_session(http, server.base_url)
             holders = create_holders(server.base_url, admin, args.users)
-            tokenward = drive_elsewhere(server, holders, args.connections, args.seconds, args.max_requests)
+            tokenward = drive_elsewhere(
+                server, holders, args.connections, args.seconds, args.max_requests, authorization
+            )
         report("tokenward", tokenward)
 
         bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
@@ -291,7 +317,9 @@ def main() -> None:
             control_socket=tmp / "bare.ctl",
         )
         with ServeProcess.launch(argv, bare_env, log_path=tmp / "bare.log", cwd=ROOT) as bare_server:
-            bare = drive_elsewhere(bare_server, holders, args.connections, args.seconds, args.max_requests)
+            bare = drive_elsewhere(
+                bare_server, holders, args.connections, args.seconds, args.max_requests, authorization
+            )
         report("bare flask", bare)
     if bare.rate:
         print(f"ratio tokenward/bare: {tokenward.rate / bare.rate:.2f} (requests/s)")
