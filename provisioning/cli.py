@@ -94,4 +94,8 @@ main.lazy_command(
     "provisioning.clients:client_group",
     "Manage registered clients (applications that call one-step verify; OpenID Connect relying parties).",
 )
-main.lazy_command("radius", "provisioning.radius:radius_group", "The RADIUS front end and its NAS clients.")
+main.lazy_command(
+    "radius",
+    "provisioning.radius:radius_group",
+    "RADIUS front end: VPNs, network gear and PAM logins ask Tokenward over RADIUS (PAP).",
+)

@@ -175,3 +175,16 @@ class Accounts:
     def admin_session(self, username: str = "root") -> dict[str, Any]:
         phone = self.user_with_phone(username, role="admin")
         return self.full_session(username, phone)
+
+
+def dispose_app(app: Flask) -> None:
+    """Closes an app's database connections: its own engines and the `database://` rate-limit storage's (a
+    connection left to the garbage collector warns, and warnings are errors here)."""
+    for limiter in app.extensions.get("limiter", set()):
+        engine = getattr(limiter.storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()

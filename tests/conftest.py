@@ -27,7 +27,7 @@ from server.config import RateLimits, Settings
 from server.db import Base, db
 from server.migrations import upgrade_schema
 from server.services.runtime import Runtime
-from tests.accounts import Accounts, LoginFormClient
+from tests.accounts import Accounts, LoginFormClient, dispose_app
 
 # A fixed start keeps oathtool's `--now` and the server in step; tests move the clock, never sleep.
 START_TIME = 1_750_000_000.0
@@ -144,10 +144,7 @@ def app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
     application = create_app(settings, clock=clock)
     application.test_client_class = LoginFormClient
     yield application
-    with application.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(application)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ The counters use the real time (`time.time()`), as the `limits` library's own st
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any, cast
 
@@ -75,7 +76,7 @@ class DatabaseStorage(Storage):
         now = time.time()
         with self.engine.begin() as connection:
             count = connection.execute(
-                _INCREMENT, {"name": key, "amount": amount, "now": now, "expiry": float(expiry)}
+                _INCREMENT, {"name": _name(key), "amount": amount, "now": now, "expiry": float(expiry)}
             ).scalar_one()
             if now >= self._next_purge:
                 self._next_purge = now + PURGE_INTERVAL_SECONDS
@@ -84,7 +85,7 @@ class DatabaseStorage(Storage):
 
     def _current(self, key: str) -> tuple[int, float] | None:
         with self.engine.connect() as connection:
-            row = connection.execute(_CURRENT, {"name": key, "now": time.time()}).first()
+            row = connection.execute(_CURRENT, {"name": _name(key), "now": time.time()}).first()
         return (int(row[0]), float(row[1])) if row is not None else None
 
     def get(self, key: str) -> int:
@@ -109,7 +110,13 @@ class DatabaseStorage(Storage):
 
     def clear(self, key: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(COUNTERS.delete().where(COUNTERS.c.name == key))
+            connection.execute(COUNTERS.delete().where(COUNTERS.c.name == _name(key)))
+
+
+def _name(key: str) -> str:
+    """A counter's row name: the SHA-256 of its key. Keys carry a user name from the request body, which
+    may hold anything (PostgreSQL text cannot store NUL; lone surrogates do not encode as UTF-8)."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _autocommit_sqlite(engine: Engine) -> None:

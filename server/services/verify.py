@@ -209,15 +209,19 @@ def _check_factor(
     tokens: list[Token],
     answer: Any,
     anonymous: bool,
+    decoy: bool = False,
 ) -> Accepted:
     """Counts a guess against each of the user's unlocked tokens of the factor's kind, then runs the factor
-    against those; a wrong answer keeps the counts (and locks what reached the threshold).
+    against those; a wrong answer keeps the counts (and locks what reached the threshold). `decoy`: the
+    tokens are throwaway ones that no statement finds (see _check_decoy).
 
     `anonymous`: the caller named a user without proving a password. It learns no more than a decoy would
     tell: a locked token, a malformed answer or a cloned key all answer as the plain wrong answer (the
     audit log keeps the real reason). A replayed code stays `replayed_otp`: only a holder of a valid code
     sees it."""
     claimed = claim_guesses(session, rt, tokens=tokens)
+    if decoy:
+        claimed = tokens
     if tokens and not claimed:
         raise _hidden(factor, TokenLocked()) if anonymous else TokenLocked()
     # A savepoint: a wrong answer undoes what the factor wrote but keeps the counted guesses. (A factor may
@@ -245,15 +249,26 @@ def _hidden(factor: Factor, error: TokenwardError) -> TokenwardError:
 
 
 def _check_decoy(session: Session, rt: Runtime, *, factor: Factor, answer: Any, reason: str) -> None:
-    """A name without usable tokens: the answer is checked against a throwaway token (the same work as for
-    a real one, so the time taken tells nothing) and always refused; the audit log says why."""
+    """A name without usable tokens: a code is checked against a throwaway token along the very path a real
+    one takes (the same statements, matching no row, and the same computing), so the time taken tells
+    nothing; it is always refused, and the audit log says why. (Keys and fobs are refused at once: a key's
+    check without a user would look for any user's passkey.)"""
     if factor.method == "otp":
-        decoy = Token(id=secrets.token_hex(16), type="totp", algorithm="SHA1", digits=6, period=30)
-        decoy.counter, decoy.drift_steps, decoy.last_time_step = 0, 0, None
-        seal_secret(rt, decoy, otp.new_secret())
-        claim_guesses(session, rt, tokens=[decoy])
+        token = Token(id=secrets.token_hex(16), type="totp", algorithm="SHA1", digits=6, period=30)
+        token.counter, token.drift_steps, token.last_time_step = 0, 0, None
+        token.fail_count, token.lock_count, token.locked_until = 0, 0, None
+        seal_secret(rt, token, otp.new_secret())
         with contextlib.suppress(TokenwardError):
-            otp.check_code_if_matches(session, rt, token=decoy, key=otp.new_secret(), code=str(answer)[:8])
+            _check_factor(
+                session,
+                rt,
+                factor,
+                transaction=None,
+                tokens=[token],
+                answer=answer,
+                anonymous=True,
+                decoy=True,
+            )
     refused = WRONG_ANSWER[factor.method]()
     refused.audit_reason = reason
     raise refused

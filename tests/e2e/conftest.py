@@ -15,8 +15,7 @@ from flask import Flask
 
 from server.app import create_app
 from server.config import RateLimits, Settings
-from server.db import db
-from tests.accounts import LoginFormClient
+from tests.accounts import LoginFormClient, dispose_app
 
 TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
 
@@ -79,7 +78,4 @@ def api(console: Console) -> Iterator[Flask]:
     )
     app.test_client_class = LoginFormClient
     yield app
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(app)

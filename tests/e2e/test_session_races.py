@@ -64,7 +64,7 @@ def _username(prefix: str) -> str:
 
 
 def _client_auth(cluster: Cluster, name: str) -> tuple[str, str]:
-    created = cluster.console_json("client", "add", name, "--audience", "tokenward")
+    created = cluster.console_json("client", "add", name)
     return created["client_id"], created["client_secret"]
 
 

@@ -23,8 +23,7 @@ from werkzeug.serving import make_server
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import Settings
-from server.db import db
-from tests.accounts import Accounts, LoginFormClient
+from tests.accounts import Accounts, LoginFormClient, dispose_app
 from tests.web.browsing import CHROMIUM, DESKTOP, LiveServer, PageWatch
 
 CHROMIUM_ARGS = [
@@ -96,10 +95,7 @@ def live(settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-        with app.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
+        dispose_app(app)
 
 
 @pytest.fixture
