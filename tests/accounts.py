@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pyotp
 from flask import Flask
@@ -188,3 +189,8 @@ def dispose_app(app: Flask) -> None:
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
+
+
+def with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"

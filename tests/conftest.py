@@ -13,7 +13,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
-from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -27,7 +26,7 @@ from server.config import RateLimits, Settings
 from server.db import Base, db
 from server.migrations import upgrade_schema
 from server.services.runtime import Runtime
-from tests.accounts import Accounts, LoginFormClient, dispose_app
+from tests.accounts import Accounts, LoginFormClient, dispose_app, with_search_path
 
 # A fixed start keeps oathtool's `--now` and the server in step; tests move the clock, never sleep.
 START_TIME = 1_750_000_000.0
@@ -39,11 +38,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run the fob driver tests against this serial port (a bench fob) instead of the emulator",
     )
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
 def _unusable_database(err: Exception) -> NoReturn:
@@ -84,7 +78,7 @@ def postgres_url() -> Iterator[str | None]:
     except Exception as err:
         admin.dispose()
         _unusable_database(err)
-    url = _with_search_path(base_url, schema)
+    url = with_search_path(base_url, schema)
     engine = create_engine(url)
     upgrade_schema(engine)
     engine.dispose()

@@ -26,8 +26,7 @@ from server.api.auth import CSRF_COOKIE, CSRF_HEADER
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
-from server.db import db
-from tests.accounts import PASSWORD, Accounts, bearer
+from tests.accounts import PASSWORD, Accounts, bearer, dispose_app
 
 OPENAPI = "/api/v1/openapi.json"
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body is a 413
@@ -776,10 +775,7 @@ def limited_client(settings: Settings, clock: FrozenClock) -> Iterator[FlaskClie
     limits = RateLimits.parse("ip=100000/minute user=100000/minute")
     application: Flask = create_app(replace(settings, rate_limits=limits), clock=clock)
     yield application.test_client()
-    with application.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(application)
 
 
 def test_hostile_bodies_with_rate_limits_on(limited_client: FlaskClient) -> None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
-from server.db import db
+from tests.accounts import dispose_app
 
 URL_LIST = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 ENDPOINT = {"type": "string", "pattern": "^https?://"}
@@ -83,10 +83,7 @@ def limited(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
         clock=clock,
     )
     yield app
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(app)
 
 
 def test_the_token_endpoint_is_rate_limited(limited: Flask) -> None:

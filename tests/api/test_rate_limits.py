@@ -18,7 +18,7 @@ from server.config import RateLimits, Settings
 from server.db import db
 from server.models import AuditEvent
 from server.services.ratelimit_storage import DatabaseStorage
-from tests.accounts import PASSWORD, Accounts, LoginFormClient
+from tests.accounts import PASSWORD, Accounts, LoginFormClient, dispose_app
 
 
 def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "memory://") -> Flask:
@@ -43,9 +43,7 @@ def limited(settings: Settings, clock: FrozenClock) -> Iterator[list[Flask]]:
     for app in apps:
         for storage in _database_storages(app):
             storage.engine.dispose()
-        with app.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
+        dispose_app(app)
 
 
 def _from(address: str) -> dict[str, Any]:

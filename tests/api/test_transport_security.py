@@ -15,8 +15,7 @@ from werkzeug.test import TestResponse
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import Settings
-from server.db import db
-from tests.accounts import Accounts
+from tests.accounts import Accounts, dispose_app
 
 HTTPS_ORIGIN = "https://auth.tokenward.test"
 HOST_COOKIES = {"__Host-tw_access", "__Host-tw_refresh", "__Host-tw_csrf"}
@@ -27,10 +26,7 @@ ONE_YEAR_SECONDS = 365 * 24 * 3600
 def https_app(settings: Settings, clock: FrozenClock) -> Iterator[Flask]:
     app = create_app(replace(settings, public_url=HTTPS_ORIGIN), clock=clock)
     yield app
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(app)
 
 
 def _set_cookies(response: TestResponse) -> dict[str, list[str]]:

@@ -18,8 +18,7 @@ from devices.fido.soft_authenticator import SOFT_AUTHENTICATOR_AAGUID, SoftAuthe
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import Settings
-from server.db import db
-from tests.accounts import Accounts
+from tests.accounts import Accounts, dispose_app
 from tests.webauthn_client import SecurityKey, ok
 
 OTHER_MODEL = "cb69481e-8ff7-4039-93ec-0a2729a154a8"
@@ -39,10 +38,7 @@ def accounts_with(settings: Settings, clock: FrozenClock) -> Iterator[AppFactory
 
     yield make
     for app in apps:
-        with app.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
+        dispose_app(app)
 
 
 def _register(accounts: Accounts, device: SoftAuthenticator, username: str = "alice") -> tuple[int, Any]:

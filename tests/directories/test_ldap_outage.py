@@ -14,7 +14,7 @@ from flask import Flask
 from server.config import Settings
 from server.db import db
 from server.models import AuditEvent, Token
-from tests.accounts import Accounts
+from tests.accounts import Accounts, dispose_app
 from tests.directories.conftest import with_directory
 from tests.directories.slapd import Slapd, free_port, password_of
 
@@ -76,9 +76,7 @@ def test_a_dead_first_url_fails_over_to_the_second(
         assert found is not None and found.username == "alice"
         assert directory.check_password(username="alice", password="wrong", known=None) is None
         directory.close()
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(app)
 
 
 @pytest.fixture
@@ -105,7 +103,4 @@ def test_a_directory_that_never_answers_gives_503_within_the_timeout(
     elapsed = time.monotonic() - started
     _assert_unavailable(response)
     assert elapsed < 10  # bounded by the timeout (one server, a few operations), not hung
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+    dispose_app(app)

@@ -29,7 +29,7 @@ from server.clock import FrozenClock
 from server.config import RateLimits, Settings
 from server.db import db
 from server.models import User
-from tests.accounts import Accounts, register_client
+from tests.accounts import Accounts, dispose_app, register_client
 from tests.e2e.serve_process import ServeProcess, server_env
 from tests.fobs import emulated_fob, provision
 from tests.webauthn_client import SecurityKey
@@ -70,10 +70,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         try:
             yield Target(server, _population(app, tmp_path))
         finally:
-            with app.app_context():
-                db.session.remove()
-                for engine in db.engines.values():
-                    engine.dispose()
+            dispose_app(app)
 
 
 def _population(app: Flask, tmp_path: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ password hash per session), so a hundred of them cost little.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from tests.accounts import with_search_path
 from tests.e2e.cluster import Cluster, at_once, post, running_cluster
 from tests.e2e.serve_process import PASSWORD, OtpToken, add_user, bearer, enroll_token
 
@@ -33,12 +35,22 @@ SUBMISSIONS = 20
 
 
 @pytest.fixture(scope="module")
-def postgresql(postgres_url: str | None) -> str:
-    """The run's PostgreSQL schema, not emptied per test: one cluster serves this module's tests, which
-    make users of their own (unique names)."""
+def postgresql(postgres_url: str | None) -> Iterator[str]:
+    """A PostgreSQL schema of this module's own (the servers migrate it): one cluster serves the module's
+    tests, which make users of their own, while other tests on the same worker empty the run's schema."""
     if postgres_url is None:
         pytest.skip("TOKENWARD_TEST_DATABASE_URL is not set")
-    return postgres_url
+    base_url = os.environ["TOKENWARD_TEST_DATABASE_URL"]
+    schema = f"tw_races_{secrets.token_hex(4)}"
+    admin = create_engine(base_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield with_search_path(base_url, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="module")
