@@ -157,6 +157,11 @@ class Settings:
     ldap_allow_plain_bind: bool = False
     # Seconds to connect and to wait for each answer: a slow directory gets a 503, not a hung worker.
     ldap_timeout: int = 5
+    # Argon2id cost of local passwords (default: RFC 9106's low-memory profile). A stored hash made with other
+    # costs still verifies and is re-hashed with these at the user's next sign-in.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65_536
+    password_hash_parallelism: int = 4
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -230,6 +235,12 @@ class Settings:
             # An AAGUID is the key's own claim: only an attestation verified against trust anchors backs it.
             "WEBAUTHN_AAGUID_ALLOWLIST": bool(self.webauthn_aaguid_allowlist)
             and not self.verifies_attestation,
+            "PASSWORD_HASH_TIME_COST": not 1 <= self.password_hash_time_cost <= 100,
+            "PASSWORD_HASH_PARALLELISM": not 1 <= self.password_hash_parallelism <= 64,
+            # Argon2 needs 8 KiB per lane; above 4 GiB a hash would exhaust the machine, not an attacker.
+            "PASSWORD_HASH_MEMORY_KIB": not 8 * self.password_hash_parallelism
+            <= self.password_hash_memory_kib
+            <= 4 * 1024 * 1024,
             **self._ldap_problems(),
         }
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]

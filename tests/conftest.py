@@ -27,6 +27,7 @@ from server.db import Base, db
 from server.migrations import upgrade_schema
 from server.services.runtime import Runtime
 from tests.accounts import Accounts, LoginFormClient, dispose_app, with_search_path
+from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING
 
 # A fixed start keeps oathtool's `--now` and the server in step; tests move the clock, never sleep.
 START_TIME = 1_750_000_000.0
@@ -130,6 +131,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         rate_limits=RateLimits.parse("off"),
         encryption_key=secrets.token_hex(32),
+        **CHEAP_PASSWORD_HASHING,  # type: ignore[arg-type]
     )
 
 

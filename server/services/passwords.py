@@ -1,4 +1,7 @@
-"""Argon2id password hashes (argon2-cffi defaults: RFC 9106 low-memory profile)."""
+"""Argon2id password hashes, at the costs the settings give (default: RFC 9106's low-memory profile).
+
+The hasher is the process's own: one process serves one configuration, set by `use_costs` when the app or
+the RADIUS runtime is built."""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ import threading
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+from server.config import Settings
+
+_hasher = PasswordHasher()  # argon2-cffi's defaults equal Settings' defaults
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # bounds hashing cost of hostile input
@@ -33,6 +38,20 @@ class _DummyHash:
 
 
 _dummy_hash = _DummyHash()
+
+
+def use_costs(settings: Settings) -> None:
+    """Hash new passwords (and the timing equaliser) at the settings' Argon2id costs from now on."""
+    global _hasher, _dummy_hash
+    costs = (
+        settings.password_hash_time_cost,
+        settings.password_hash_memory_kib,
+        settings.password_hash_parallelism,
+    )
+    if (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism) == costs:
+        return
+    _hasher = PasswordHasher(time_cost=costs[0], memory_cost=costs[1], parallelism=costs[2])
+    _dummy_hash = _DummyHash()
 
 
 def hash_password(password: str) -> str:

@@ -16,6 +16,7 @@ from flask import Flask
 from server.app import create_app
 from server.config import RateLimits, Settings
 from tests.accounts import LoginFormClient, dispose_app
+from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING, CHEAP_PASSWORD_HASHING_ENV
 
 TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
 
@@ -30,6 +31,7 @@ class Console:
             "TOKENWARD_INSTANCE_DIR": str(self.instance_dir),
             "TOKENWARD_DATABASE_URL": database_url,
             "TOKENWARD_RATE_LIMITS": "off",
+            **CHEAP_PASSWORD_HASHING_ENV,
             "COLUMNS": "400",  # rich's progress and tables; errors stay one line regardless
         }
 
@@ -74,6 +76,7 @@ def api(console: Console) -> Iterator[Flask]:
             instance_dir=console.instance_dir,
             database_url=console.database_url,
             rate_limits=RateLimits.parse("off"),
+            **CHEAP_PASSWORD_HASHING,  # type: ignore[arg-type]
         )
     )
     app.test_client_class = LoginFormClient

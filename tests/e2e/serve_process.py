@@ -31,6 +31,16 @@ import requests
 TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
 PASSWORD = "correct horse battery"
 STARTUP_SECONDS = 30.0
+# Argon2id at its cheapest for the suite's thousands of hashes (the production default costs about 0.2 s of
+# CPU each): as `Settings` fields, and as the variables of a server or console process.
+CHEAP_PASSWORD_HASHING = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 1024,
+    "password_hash_parallelism": 1,
+}
+CHEAP_PASSWORD_HASHING_ENV = {
+    f"TOKENWARD_{name.upper()}": str(value) for name, value in CHEAP_PASSWORD_HASHING.items()
+}
 STOP_SECONDS = 10.0
 HTTP_TIMEOUT_SECONDS = 10.0
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
@@ -46,6 +56,7 @@ def server_env(
         TOKENWARD_INSTANCE_DIR=str(instance_dir),
         TOKENWARD_DATABASE_URL=database_url,
         TOKENWARD_ENCRYPTION_KEY=encryption_key,
+        **CHEAP_PASSWORD_HASHING_ENV,
     )
     env.update({f"TOKENWARD_{name.upper()}": value for name, value in settings.items()})
     return env

@@ -24,6 +24,7 @@ from server.services.audit import Actor
 from server.services.radius_clients import add_radius_client
 from server.services.seed_import import import_seed_file
 from server.services.users import create_user
+from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING
 
 SECRET = "hostile-test-secret-0123"
 SEED_HEX = "3132333435363738393031323334353637383930"
@@ -41,6 +42,7 @@ def handler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RequestHandler
         database_url=f"sqlite:///{tmp / 'tokenward.db'}",
         rate_limits=RateLimits.parse("off"),
         encryption_key=secrets.token_hex(32),
+        **CHEAP_PASSWORD_HASHING,  # type: ignore[arg-type]
     )
     rt, sessions = build_runtime(config)
     session = sessions()
