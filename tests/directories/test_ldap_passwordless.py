@@ -1,7 +1,7 @@
 """Sign-ins without a password still ask the directory: a registered client's one-step code and its
-`verify {username}`, a passkey, a step-up. A person disabled or removed there since their last sign-in is
-refused although the row still looks enabled; a directory that does not answer is a 503 (nothing counted, no
-fall-back to the row); local users never wait for it."""
+`verify {username}`, a passkey, a step-up, a refresh. A person disabled or removed there since their last
+sign-in is refused although the row still looks enabled; a directory that does not answer is a 503 (nothing
+counted, no fall-back to the row); local users never wait for it."""
 
 from __future__ import annotations
 
@@ -121,3 +121,25 @@ def test_a_directory_that_is_down_gives_503_without_a_lockout_and_local_users_go
     assert reasons.count("directory_unavailable") == 12
     slapd.start()
     assert _one_step(accounts, phone).status_code == 200
+
+
+def test_a_refresh_asks_the_directory(accounts: Accounts, app: Flask, slapd: Slapd) -> None:
+    phone = accounts.enroll_phone(_enroll_session(accounts))
+    session = _one_step(accounts, phone).json
+
+    def refresh(token: str) -> Any:
+        return accounts.client.post("/api/v1/token/refresh", json={"refresh_token": token})
+
+    slapd.stop()
+    down = refresh(session["refresh_token"])
+    assert down.status_code == 503 and down.json["code"] == "directory_unavailable"
+    slapd.start()
+    renewed = refresh(session["refresh_token"])  # the 503 left the token unspent
+    assert renewed.status_code == 200, renewed.json
+
+    slapd.set_account_control("alice", ACCOUNTDISABLE)
+    refused = refresh(renewed.json["refresh_token"])
+    assert refused.status_code == 401 and refused.json["code"] == "invalid_refresh_token"
+    assert accounts.client.get("/api/v1/me", headers=bearer(renewed.json)).status_code == 401  # ended
+    refreshes = [event["reason"] for event in audit_events(app, action_prefix="session.refresh")]
+    assert refreshes == ["directory_unavailable", "", "directory_refused"]
