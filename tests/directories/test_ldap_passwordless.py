@@ -11,6 +11,7 @@ from flask import Flask
 
 from devices.fido.soft_authenticator import SoftAuthenticator
 from server.db import db
+from server.directories.ldap import _id_filter_value
 from server.models import Token
 from tests.accounts import Accounts, PhoneToken, audit_events, bearer, login_form_credentials
 from tests.directories.slapd import Slapd, password_of
@@ -143,3 +144,14 @@ def test_a_refresh_asks_the_directory(accounts: Accounts, app: Flask, slapd: Sla
     assert accounts.client.get("/api/v1/me", headers=bearer(renewed.json)).status_code == 401  # ended
     refreshes = [event["reason"] for event in audit_events(app, action_prefix="session.refresh")]
     assert refreshes == ["directory_unavailable", "", "directory_refused"]
+
+
+def test_the_stable_id_is_looked_up_as_the_directory_stores_it() -> None:
+    """AD's objectGUID is searched as its 16 bytes (little-endian fields, as AD stores them); any other id
+    attribute as escaped text, so a hostile stored value cannot widen the filter."""
+    guid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+    assert (
+        _id_filter_value("objectGUID", guid)
+        == "\\e0\\04\\25\\3f\\89\\4f\\d3\\11\\9a\\0c\\03\\05\\e8\\2c\\33\\01"
+    )
+    assert _id_filter_value("entryUUID", "x*)(uid=*") == "x\\2a\\29\\28uid=\\2a"
