@@ -1,8 +1,9 @@
 """Whether a directory user may still sign in, asked of the directory where no password was checked.
 
 A password check binds as the user and so sees a removal or a disabling at once. A sign-in without one (a
-registered client's one-step code or `verify {username}`, a passkey, a step-up) would otherwise trust the row
-as the last sign-in or sync left it: the directory is asked by the user's stable id, with the service account.
+registered client's one-step code or `verify {username}`, a passkey, a step-up, a refresh) would otherwise
+trust the row as the last sign-in or sync left it: the directory is asked by the user's stable id, with the
+service account.
 """
 
 from __future__ import annotations

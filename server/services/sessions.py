@@ -224,7 +224,14 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
     row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token)))
     family = session.get(SessionFamily, row.family_id) if row is not None else None
     user = session.get(User, row.user_id) if row is not None else None
-    if row is not None and family is not None and user is not None and row.used_at is None:
+    looks_live = row is not None and row.used_at is None and row.expires_at > now
+    if (
+        looks_live
+        and family is not None
+        and family.revoked_at is None
+        and user is not None
+        and not user.disabled
+    ):
         _confirm_standing(session, rt, user=user, family_id=family.id, actor=actor)
     reused = False
     live = family is not None and _extend_family(session, rt, family_id=family.id)
