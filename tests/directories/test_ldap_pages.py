@@ -13,7 +13,7 @@ from tests.accounts import Accounts, PhoneToken
 from tests.directories.slapd import Slapd, password_of
 
 
-def _page_post(client: FlaskClient, step: str, body: dict[str, Any]) -> Any:
+def _page_post(client: FlaskClient, step: str, body: dict[str, Any] | None = None) -> Any:
     """What login.js sends: JSON, the page's Origin and the CSRF cookie's value echoed in a header."""
     csrf = client.get_cookie(CSRF_COOKIE)
     assert csrf is not None, "the sign-in page leaves a CSRF cookie"
@@ -60,3 +60,6 @@ def test_the_sign_in_page_takes_a_directory_password_then_a_totp_code(
     down = _page_post(browser, "login", {"username": "alice", "password": password_of("alice")})
     assert down.status_code == 503 and down.json["code"] == "directory_unavailable"
     assert down.json["title"]  # what the page shows (api.js: detail, else title)
+    kept = _page_post(browser, "refresh")
+    assert kept.status_code == 503 and kept.json["code"] == "directory_unavailable"
+    assert browser.get("/api/v1/me").status_code == 200  # a 503 does not sign the browser out
