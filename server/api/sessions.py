@@ -159,7 +159,11 @@ def step_up(principal: Principal) -> Any:
     "POST",
     body=RefreshRequest,
     summary="Rotate a refresh token",
-    responses={200: SESSION, 401: "Invalid, expired or reused refresh token"},
+    responses={
+        200: SESSION,
+        401: "Invalid, expired or reused refresh token (or a directory user the directory no longer lets in)",
+        503: "The user directory did not answer (`directory_unavailable`); the refresh token stays unspent",
+    },
 )
 def refresh(body: RefreshRequest) -> Any:
     return sessions.refresh_session(

@@ -33,6 +33,11 @@ class UserDirectory(Protocol):
 
 
 class ExternalDirectory(UserDirectory, Protocol):
+    def find_by_id(self, external_id: str) -> DirectoryUser | None:
+        """The person with this stable id, looked up by the service account (for sign-ins without a
+        password); None when the directory no longer has them. Raises `DirectoryUnavailable`."""
+        ...
+
     def list_users(self) -> list[DirectoryUser]:
         """Everyone the user filter matches (for `tokenward user sync`). Raises `DirectoryUnavailable`."""
         ...

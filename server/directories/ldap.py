@@ -126,10 +126,21 @@ class LdapDirectory:
 
         return self._with_service(check)
 
+    def find_by_id(self, external_id: str) -> DirectoryUser | None:
+        """The person with this stable id whom the user filter still matches, found by the service account;
+        None when there is nobody (removed, or no longer matched)."""
+
+        def lookup(service: Connection) -> DirectoryUser | None:
+            name = self.config.attributes["id"]
+            by_id = f"({name}={_id_filter_value(name, external_id)})"
+            entries = self._search(service, f"(&{self._everyone_filter()}{by_id})", size_limit=2)
+            return self._describe(service, entries[0]) if len(entries) == 1 else None
+
+        return self._with_service(lookup)
+
     def list_users(self) -> list[DirectoryUser]:
         def everyone(service: Connection) -> list[DirectoryUser]:
-            presence = self.config.user_filter.replace("{username}", "*")  # `(uid=*)`: everyone
-            entries = self._search(service, presence, paged=True)
+            entries = self._search(service, self._everyone_filter(), paged=True)
             return [self._describe(service, entry) for entry in entries]
 
         return self._with_service(everyone)
@@ -143,6 +154,9 @@ class LdapDirectory:
                 return
 
     # Connections ---------------------------------------------------------------------------------------
+
+    def _everyone_filter(self) -> str:
+        return self.config.user_filter.replace("{username}", "*")  # `(uid=*)`: everyone
 
     def _user_filter(self, username: str) -> str:
         return self.config.user_filter.replace("{username}", escape_filter_chars(username))
@@ -346,6 +360,14 @@ def _safe(err: BaseException) -> str:
 def _text(raw: Any, name: str) -> str:
     values = raw.get(name) or []
     return values[0].decode("utf-8", "replace") if values else ""
+
+
+def _id_filter_value(name: str, external_id: str) -> str:
+    """`_external_id` undone and escaped for a filter (RFC 4515): AD's GUID as its 16 bytes."""
+    if name.lower() == "objectguid":
+        with contextlib.suppress(ValueError):
+            return "".join(f"\\{byte:02x}" for byte in uuid.UUID(external_id).bytes_le)
+    return str(escape_filter_chars(external_id))
 
 
 def _external_id(raw: Any, name: str) -> str:

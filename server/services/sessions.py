@@ -12,10 +12,17 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.db import rows_changed
-from server.errors import InvalidToken, RefreshTokenInvalid, RefreshTokenReused
+from server.errors import (
+    DirectoryUnavailable,
+    InvalidCredentials,
+    InvalidToken,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+)
 from server.models import Client, RefreshToken, SessionFamily, User
 from server.services.assurance import FULL_SCOPE
 from server.services.audit import Actor, record_event
+from server.services.directory_standing import confirm_directory_standing
 from server.services.keys import ALGORITHM
 from server.services.runtime import Runtime
 
@@ -217,6 +224,15 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
     row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token)))
     family = session.get(SessionFamily, row.family_id) if row is not None else None
     user = session.get(User, row.user_id) if row is not None else None
+    looks_live = row is not None and row.used_at is None and row.expires_at > now
+    if (
+        looks_live
+        and family is not None
+        and family.revoked_at is None
+        and user is not None
+        and not user.disabled
+    ):
+        _confirm_standing(session, rt, user=user, family_id=family.id, actor=actor)
     reused = False
     live = family is not None and _extend_family(session, rt, family_id=family.id)
     if live and row is not None:
@@ -264,6 +280,31 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
         client=session.get(Client, family.client_id) if family.client_id else None,
     )
     return issue_session(session, rt, user=user, earned=earned, family_id=family.id)
+
+
+def _confirm_standing(session: Session, rt: Runtime, *, user: User, family_id: str, actor: Actor) -> None:
+    """A directory user's refresh asks the directory (before anything is written: no lock is held over the
+    round trip). Disabled or removed there: the session ends. Directory down: 503, the token stays unspent."""
+    try:
+        confirm_directory_standing(rt, user=user)
+    except (InvalidCredentials, DirectoryUnavailable) as err:
+        username = user.username
+        session.rollback()
+        if isinstance(err, InvalidCredentials):
+            revoke_family(session, rt, family_id=family_id)
+        record_event(
+            session,
+            actor=actor,
+            action="session.refresh",
+            result="failure",
+            now=rt.now(),
+            target=username,
+            reason=err.audit_reason or err.code,
+        )
+        session.commit()
+        if isinstance(err, InvalidCredentials):
+            raise RefreshTokenInvalid() from err
+        raise
 
 
 def _extend_family(session: Session, rt: Runtime, *, family_id: str) -> bool:

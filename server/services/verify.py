@@ -35,6 +35,7 @@ from server.services import otp
 from server.services.assurance import ENROLL_SCOPE, FULL_SCOPE, Acr, acr_for, amr_for, meets
 from server.services.audit import Actor, record_event
 from server.services.clients import require_method
+from server.services.directory_standing import confirm_directory_standing
 from server.services.factors import Accepted, Factor
 from server.services.lockout import claim_guesses, clear_locks, lock_exhausted
 from server.services.login import FACTORS
@@ -132,6 +133,8 @@ def check_transaction_answer(
                 anonymous=transaction.client_id is not None and not transaction.password_verified,
             )
             user = _owner(session, accepted, expected=user)
+            if not transaction.password_verified or transaction.replaces_family:
+                confirm_directory_standing(rt, user=user)  # nobody asked the directory for this sign-in
             earned = _earned(accepted, password=transaction.password_verified, client=client)
         consume_transaction(session, rt, transaction_id=transaction_id)
         if transaction.replaces_family:
@@ -192,6 +195,8 @@ def check_one_step(
             answer=code,
             anonymous=password is None,
         )
+        if password is None and user is not None:
+            confirm_directory_standing(rt, user=user)  # a password check would have asked the directory
         earned = _earned(accepted, password=password is not None, client=client)
     except TokenwardError as err:
         _record_failure(session, rt, actor=actor, action="verify.otp", user=user, error=err)

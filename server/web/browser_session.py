@@ -18,7 +18,7 @@ from server.api.contract import operation
 from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
 from server.api.sessions import challenge_json, run_verify
 from server.db import current_session
-from server.errors import TokenwardError, Unauthenticated, ValidationFailed
+from server.errors import ServiceUnavailable, TokenwardError, Unauthenticated, ValidationFailed
 from server.services import login, sessions
 from server.services.sessions import IssuedSession
 from server.web.cookies import clear_session_cookies, set_session_cookies
@@ -123,10 +123,12 @@ def verify_answer(body: VerifyRequest) -> Any:
         200: "Signed in; cookies rotated",
         401: "No or reused refresh cookie; cookies cleared",
         403: "CSRF check failed",
+        503: "The user directory did not answer (`directory_unavailable`); cookies kept",
     },
 )
 def refresh() -> Any:
-    """Rotates the refresh cookie. A failure ends the browser's session (its cookies are cleared)."""
+    """Rotates the refresh cookie. A refusal ends the browser's session (its cookies are cleared); a user
+    directory that does not answer (503) does not."""
     presented = request.cookies.get(cookie_names(runtime().settings).refresh)
     try:
         if not presented:
@@ -134,6 +136,8 @@ def refresh() -> Any:
         issued = sessions.refresh_session(
             current_session(), runtime(), refresh_token=presented, actor=actor()
         )
+    except ServiceUnavailable:
+        raise  # the user directory is down: the session stays, the pages try again later
     except TokenwardError:
         _clear_cookies_on_the_way_out()
         raise

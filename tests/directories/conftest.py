@@ -12,6 +12,7 @@ from flask import Flask
 
 from server.config import Settings
 from tests.directories.slapd import ADMIN_GROUP, LOGIN_GROUP, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd
+from tests.e2e.conftest import Console
 
 # What the README shows for OpenLDAP, with AD's userAccountControl emulated (see slapd.py).
 ATTRIBUTES = "username=uid id=entryUUID display_name=cn email=mail account_control=userAccountControl"
@@ -48,6 +49,25 @@ def with_directory(base: Settings, *, url: str, password_file: Path, **changes: 
     settings = dataclasses.replace(base, **{**values, **changes})
     settings.check()
     return settings
+
+
+def directory_console(tmp_path: Path, database_url: str, slapd: Slapd, password_file: Path) -> Console:
+    """The real `tokenward` console with the settings the README shows for OpenLDAP."""
+    console = Console(tmp_path, database_url)
+    console.env.update(
+        {
+            "TOKENWARD_LDAP_URL": slapd.url,
+            "TOKENWARD_LDAP_BIND_DN": SERVICE_DN,
+            "TOKENWARD_LDAP_BIND_PASSWORD_FILE": str(password_file),
+            "TOKENWARD_LDAP_USER_BASE": PEOPLE,
+            "TOKENWARD_LDAP_USER_FILTER": "(&(objectClass=inetOrgPerson)(uid={username}))",
+            "TOKENWARD_LDAP_ATTRIBUTES": ATTRIBUTES,
+            "TOKENWARD_LDAP_LOGIN_GROUP": LOGIN_GROUP,
+            "TOKENWARD_LDAP_ADMIN_GROUP": ADMIN_GROUP,
+            "TOKENWARD_LDAP_TIMEOUT": "2",
+        }
+    )
+    return console
 
 
 @pytest.fixture

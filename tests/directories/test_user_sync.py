@@ -8,33 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.directories.conftest import ATTRIBUTES
-from tests.directories.slapd import (
-    ADMIN_GROUP,
-    LOGIN_GROUP,
-    PEOPLE,
-    SERVICE_DN,
-    Slapd,
-)
+from tests.directories.conftest import directory_console
+from tests.directories.slapd import ADMIN_GROUP, LOGIN_GROUP, Slapd
 from tests.e2e.conftest import Console
-
-
-def _console(tmp_path: Path, database_url: str, slapd: Slapd, password_file: Path) -> Console:
-    console = Console(tmp_path, database_url)
-    console.env.update(
-        {
-            "TOKENWARD_LDAP_URL": slapd.url,
-            "TOKENWARD_LDAP_BIND_DN": SERVICE_DN,
-            "TOKENWARD_LDAP_BIND_PASSWORD_FILE": str(password_file),
-            "TOKENWARD_LDAP_USER_BASE": PEOPLE,
-            "TOKENWARD_LDAP_USER_FILTER": "(&(objectClass=inetOrgPerson)(uid={username}))",
-            "TOKENWARD_LDAP_ATTRIBUTES": ATTRIBUTES,
-            "TOKENWARD_LDAP_LOGIN_GROUP": LOGIN_GROUP,
-            "TOKENWARD_LDAP_ADMIN_GROUP": ADMIN_GROUP,
-            "TOKENWARD_LDAP_TIMEOUT": "2",
-        }
-    )
-    return console
 
 
 def _users(console: Console) -> dict[str, dict[str, Any]]:
@@ -44,7 +20,7 @@ def _users(console: Console) -> dict[str, dict[str, Any]]:
 def test_sync_admits_follows_renames_and_disables(
     tmp_path: Path, database_url: str, slapd: Slapd, service_password_file: Path
 ) -> None:
-    console = _console(tmp_path, database_url, slapd, service_password_file)
+    console = directory_console(tmp_path, database_url, slapd, service_password_file)
     console.ok("user", "add", "root-admin", "--admin", "--password-stdin", stdin="a local password\n")
 
     first = json.loads(console.ok("user", "sync", "--json"))
@@ -85,7 +61,7 @@ def test_sync_admits_follows_renames_and_disables(
 def test_sync_with_the_directory_down_fails_and_changes_nothing(
     tmp_path: Path, database_url: str, slapd: Slapd, service_password_file: Path
 ) -> None:
-    console = _console(tmp_path, database_url, slapd, service_password_file)
+    console = directory_console(tmp_path, database_url, slapd, service_password_file)
     console.ok("user", "sync")
     before = _users(console)
     slapd.stop()
