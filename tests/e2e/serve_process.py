@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -142,6 +143,14 @@ class ServeProcess:
         except FileNotFoundError:
             return ""
         return text if tail_chars is None else text[-tail_chars:]
+
+    def wait_for_log(self, found: Callable[[str], bool], timeout: float = HTTP_TIMEOUT_SECONDS) -> str:
+        """The whole log once `found` holds for it (gunicorn writes an access line after its response, so a
+        request's line can lag its answer), or the last read of it when the deadline passes."""
+        deadline = time.monotonic() + timeout
+        while not found(text := self.log(None)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return text
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """SIGTERM (gunicorn shuts down gracefully), then SIGKILL to the whole process group."""
