@@ -137,8 +137,9 @@ def inspect_backup(path: Path, box: SecretBox) -> BackupInfo:
         connection.close()
     if unreadable:
         raise BackupFailed(
-            f"{unreadable} secrets in {path} do not open with the configured encryption key: configure the key "
-            "of the instance that made the backup (TOKENWARD_ENCRYPTION_KEY or <instance>/encryption.key)"
+            f"{unreadable} secrets in {path} do not open with the configured encryption key: configure "
+            "the key of the instance that made the backup (TOKENWARD_ENCRYPTION_KEY or "
+            "<instance>/encryption.key)"
         )
     return info
 

@@ -23,7 +23,8 @@ class SealedColumn:
 
     def clause(self) -> tuple[TableClause, ColumnClause[str], ColumnClause[bytes]]:
         """A lightweight table (no model: a restore reads databases of older migrations too)."""
-        row_id, blob = column(self.id_column), column(self.blob_column)
+        row_id: ColumnClause[str] = column(self.id_column)
+        blob: ColumnClause[bytes] = column(self.blob_column)
         return table(self.table_name, row_id, blob), row_id, blob
 
 
