@@ -7,10 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from server.config import Settings
 from server.errors import ConfigurationError
