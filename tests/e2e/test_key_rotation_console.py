@@ -25,7 +25,7 @@ from tests.e2e.serve_process import TOKENWARD, ServeProcess, server_env
 
 pytestmark = pytest.mark.slow
 
-USERS = ("ana", "ben", "cho")
+USERS = ("ana", "ben")
 PROGRESS_SECONDS = 60.0
 
 
