@@ -38,6 +38,19 @@ def _audit(database: Path, *, action: str, result: str, target: str, reason: str
         engine.dispose()
 
 
+def _audit_failure(database: Path, *, action: str, target: str, reason: str) -> None:
+    """A failure is audited in the instance's database when there is one (a PostgreSQL URL or a missing
+    file has none that this command may write to)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not database.is_file():
+        return
+    try:
+        _audit(database, action=action, result="failure", target=target, reason=reason)
+    except SQLAlchemyError:
+        return  # not a Tokenward database: nowhere to audit, and the failure is reported all the same
+
+
 @click.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
@@ -51,10 +64,12 @@ def backup(file: Path, force: bool, as_json: bool) -> None:
     from server.services.backup import sqlite_path, write_backup
 
     settings = settings_from_env()
+    database = Path()
     try:
         database = sqlite_path(settings.sqlalchemy_url)
         info = write_backup(database, file, overwrite=force)
     except TokenwardError as err:
+        _audit_failure(database, action="backup.write", target=str(file.resolve()), reason=err.code)
         fail(err.detail)
     _audit(database, action="backup.write", result="success", target=str(file.resolve()))
     if as_json:
@@ -76,11 +91,13 @@ def restore(file: Path, force: bool) -> None:
     open with the configured encryption key (the backed-up instance's key). It is then migrated forward.
     Stop the server while restoring.
     """
-    from server.services.backup import restore_backup, sqlite_path
+    from server.services.backup import inspect_backup, restore_backup, sqlite_path
 
     settings = settings_from_env()
+    database = Path()
     try:
         database = sqlite_path(settings.sqlalchemy_url)
+        inspect_backup(file)  # a file that is no backup is told so before any question of keys
         key = load_existing_key(settings.instance_dir.resolve(), settings.encryption_key)
         if key is None:
             fail(
@@ -89,6 +106,7 @@ def restore(file: Path, force: bool) -> None:
             )
         info = restore_backup(file, database, box=secret_box(settings, key), force=force)
     except TokenwardError as err:
+        _audit_failure(database, action="backup.restore", target=str(file.resolve()), reason=err.code)
         fail(err.detail)
     _audit(database, action="backup.restore", result="success", target=str(file.resolve()))
     out.print(

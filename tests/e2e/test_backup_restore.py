@@ -5,6 +5,7 @@ there with the token enrolled before the backup."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import threading
@@ -13,13 +14,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from provisioning.cli import main
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
 from server.db import db
 from server.migrations import upgrade_schema
-from tests.accounts import PASSWORD, Accounts, LoginFormClient, PhoneToken, dispose_app
+from tests.accounts import PASSWORD, Accounts, LoginFormClient, PhoneToken, audit_events, dispose_app
 from tests.e2e.serve_process import TOKENWARD, ServeProcess, server_env
 
 pytestmark = pytest.mark.slow
@@ -85,7 +88,7 @@ def test_a_backup_taken_while_serving_restores_into_a_fresh_instance(tmp_path: P
     backup_file = tmp_path / "backups" / "tokenward.db"
     backup_file.parent.mkdir()
     with (
-        ServeProcess.start(env, log_path=tmp_path / "serve.log", workers=2) as server,
+        ServeProcess.start(env, log_path=tmp_path / "serve.log", workers=1) as server,
         SignInLoad(server) as load,
     ):
         made = subprocess.run(
@@ -102,17 +105,59 @@ def test_a_backup_taken_while_serving_restores_into_a_fresh_instance(tmp_path: P
     assert [path.name for path in backup_file.parent.iterdir()] == ["tokenward.db"]  # no -wal, no partial
 
     fresh = tmp_path / "fresh"
-    restore_env = {**env, "TOKENWARD_INSTANCE_DIR": str(fresh)}
-    restored = subprocess.run(
-        [TOKENWARD, "restore", str(backup_file)], env=restore_env, capture_output=True, text=True, timeout=60
-    )
-    assert restored.returncode == 0, restored.stderr
-    assert "restored 1 users and 1 tokens" in restored.stdout
+    code, output = _console("restore", str(backup_file), env={**env, "TOKENWARD_INSTANCE_DIR": str(fresh)})
+    assert code == 0, output
+    assert "restored 1 users and 1 tokens" in " ".join(output.split())
 
     app = create_app(_instance(fresh, key))
     app.test_client_class = LoginFormClient
     try:
         session = Accounts(app, app.test_client(), FrozenClock(time.time())).full_session("alice", phone)
         assert "otp" in session["amr"]
+    finally:
+        dispose_app(app)
+
+
+def _console(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """The command in-process (click's runner): the console's wiring, without another process's start."""
+    unset: dict[str, str | None] = {name: None for name in os.environ if name.startswith("TOKENWARD_")}
+    result = CliRunner().invoke(main, list(args), env={**unset, **env})
+    return result.exit_code, result.output
+
+
+def test_the_console_refuses_with_one_line(tmp_path: Path) -> None:
+    env = {"TOKENWARD_INSTANCE_DIR": str(tmp_path / "instance"), "TOKENWARD_DATABASE_URL": ""}
+    code, output = _console(
+        "backup", str(tmp_path / "x.db"), env={**env, "TOKENWARD_DATABASE_URL": "postgresql+psycopg://h/db"}
+    )
+    assert code == 1 and "pg_dump" in output
+    code, output = _console("backup", str(tmp_path / "x.db"), env=env)
+    assert (code, output.strip()) == (1, f"error: no database at {tmp_path / 'instance' / 'tokenward.db'}")
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\0" * 4096)
+    code, output = _console("restore", str(garbage), env=env)
+    assert code == 1 and output.startswith(f"error: {garbage} is not a SQLite database")
+
+    key = secrets.token_hex(32)
+    live = _instance(tmp_path / "live", key)
+    _enroll(live)
+    backup_file = tmp_path / "backup.db"
+    live_env = {"TOKENWARD_INSTANCE_DIR": str(live.instance_dir), "TOKENWARD_ENCRYPTION_KEY": key}
+    assert _console("backup", str(backup_file), env=live_env)[0] == 0
+    code, output = _console("restore", str(backup_file), env=env)  # no key configured in the new instance
+    assert code == 1 and output.startswith("error: no encryption key: set TOKENWARD_ENCRYPTION_KEY")
+    code, output = _console("restore", str(backup_file), env=live_env)
+    assert code == 1 and "already holds accounts; give --force" in output
+    assert _actions(live) == [("backup.write", "success"), ("backup.restore", "failure")]
+    assert _console("restore", str(backup_file), "--force", env=live_env)[0] == 0
+    # The database is now the backup's (taken before either event), plus the restore's own event.
+    assert _actions(live) == [("backup.restore", "success")]
+
+
+def _actions(settings: Settings) -> list[tuple[str, str]]:
+    app = create_app(settings)
+    try:
+        return [(event["action"], event["result"]) for event in audit_events(app, action_prefix="backup.")]
     finally:
         dispose_app(app)
