@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, select, table
 from sqlalchemy.engine import make_url
@@ -57,9 +58,10 @@ def sqlite_path(database_url: str) -> Path:
 
 
 def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    target = f"file:{path}?mode=ro" if read_only else f"file:{path}"
+    # A URI only for read-only opening, its path quoted (a `?` or `#` in a file name would end it).
+    target = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
     try:
-        return sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        return sqlite3.connect(target, uri=read_only, timeout=BUSY_TIMEOUT_SECONDS)
     except sqlite3.Error as err:
         raise BackupFailed(f"cannot open {path}: {err}") from err
 
@@ -138,8 +140,8 @@ def inspect_backup(path: Path, box: SecretBox | None = None) -> BackupInfo:
     if unreadable:
         raise BackupFailed(
             f"{unreadable} secrets in {path} do not open with the configured encryption key: configure "
-            "the key of the instance that made the backup (TOKENWARD_ENCRYPTION_KEY or "
-            "<instance>/encryption.key)"
+            "the key(s) of the instance that made the backup (TOKENWARD_ENCRYPTION_KEY or "
+            "<instance>/encryption.key, and TOKENWARD_OLD_ENCRYPTION_KEYS)"
         )
     return info
 
