@@ -51,7 +51,7 @@ def rotate_key(batch_size: int, pause_seconds: float, as_json: bool) -> None:
 
     with service_context() as rt:
         session = current_session()
-        report = rotate_all(session, rt.box, batch_size=batch_size, after_batch=between_batches)
+        report = rotate_all(session, rt.box, batch_size=batch_size, between_batches=between_batches)
         total = report.total
         record_event(
             session,

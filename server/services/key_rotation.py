@@ -87,9 +87,10 @@ def rotate_all(
     box: SecretBox,
     *,
     batch_size: int,
-    after_batch: Callable[[str, RotationCounts], None] = lambda _table, _counts: None,
+    between_batches: Callable[[str, RotationCounts], None] = lambda _table, _counts: None,
 ) -> RotationReport:
-    """Every sealed column, batch after batch; `after_batch` sees each batch's counts (progress, pauses)."""
+    """Every sealed column, batch after batch; `between_batches` runs after each batch that has a next one
+    (with the table and the batch's counts: progress, pauses)."""
     report = RotationReport()
     for sealed in SEALED_COLUMNS:
         counts = report.by_table.setdefault(sealed.table_name, RotationCounts())
@@ -97,7 +98,7 @@ def rotate_all(
         while True:
             after, batch = rotate_batch(session, box, sealed, after=after, batch_size=batch_size)
             counts.add(batch)
-            after_batch(sealed.table_name, batch)
             if after is None:
                 break
+            between_batches(sealed.table_name, batch)
     return report
