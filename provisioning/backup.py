@@ -11,6 +11,8 @@ from provisioning.console import CONSOLE_ACTOR, fail, out, print_json, settings_
 from server.errors import TokenwardError
 from server.services.crypto import load_existing_key, secret_box
 
+TARGET_MAX_CHARS = 128  # the audit log's target column
+
 
 def _audit(database: Path, *, action: str, result: str, target: str, reason: str = "") -> None:
     """An audit event in the database at `database` (the instance's own, once it is in place)."""
@@ -20,6 +22,7 @@ def _audit(database: Path, *, action: str, result: str, target: str, reason: str
     from server.db import tune_sqlite
     from server.services.audit import record_event
 
+    target = target[-TARGET_MAX_CHARS:]  # a long path keeps its file name
     engine = create_engine(f"sqlite:///{database}")
     tune_sqlite(engine)
     try:

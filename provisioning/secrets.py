@@ -58,8 +58,10 @@ def rotate_key(batch_size: int, pause_seconds: float, as_json: bool) -> None:
             actor=CONSOLE_ACTOR,
             action="secrets.rotate_key",
             result="success" if total.complete else "failure",
-            reason="" if total.complete else "incomplete",
-            target=f"rotated={total.rotated} unreadable={total.unreadable}",
+            reason=""
+            if total.complete
+            else f"unreadable={total.unreadable} changed={total.changed_meanwhile}",
+            target=f"encryption-key:{rt.box.current_key_id.hex()}",  # the key's public id
             now=rt.now(),
         )
         session.commit()
