@@ -99,3 +99,18 @@ main.lazy_command(
     "provisioning.radius:radius_group",
     "RADIUS front end: VPNs, network gear and PAM logins ask Tokenward over RADIUS (PAP).",
 )
+main.lazy_command(
+    "secrets",
+    "provisioning.secrets:secrets_group",
+    "Secrets at rest: re-encrypt them with a new encryption key.",
+)
+main.lazy_command(
+    "backup",
+    "provisioning.backup:backup",
+    "Write a consistent copy of the SQLite database to FILE, also while the server runs.",
+)
+main.lazy_command(
+    "restore",
+    "provisioning.backup:restore",
+    "Put a backup made by `tokenward backup` in place of this instance's database.",
+)

@@ -13,7 +13,7 @@ from server.config import Settings
 from server.db import db, engine_options, tune_sqlite
 from server.directories import open_directories
 from server.services import passwords
-from server.services.crypto import SecretBox, load_or_create_key
+from server.services.crypto import load_or_create_key, secret_box
 from server.services.keys import KeyRing
 from server.services.runtime import Runtime
 from server.web import register_web
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         tune_sqlite(db.engine)
 
     passwords.use_costs(settings)
-    box = SecretBox(load_or_create_key(instance_dir, settings.encryption_key))
+    box = secret_box(settings, load_or_create_key(instance_dir, settings.encryption_key))
     keys = KeyRing(box, cache_seconds=settings.signing_key_cache_seconds)
     app.extensions["tokenward"] = Runtime(
         settings=settings,

@@ -97,6 +97,8 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in the instance dir
     public_url: str = "http://localhost:5000"
     encryption_key: str = ""  # empty: generated into <instance>/encryption.key
+    # Keys that sealed secrets before the current one: still opened, never used to seal (key rotation).
+    old_encryption_keys: tuple[str, ...] = ()
     jwt_audience: str = "tokenward"
     access_ttl: int = 600
     refresh_ttl: int = 2_592_000

@@ -20,3 +20,12 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade_schema(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
+
+
+def known_revisions() -> set[str]:
+    """Every migration this version of Tokenward knows (a database at one of them can be brought to head)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}

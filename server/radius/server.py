@@ -33,7 +33,7 @@ from server.directories import open_directories
 from server.radius.handler import RequestHandler
 from server.radius.limits import UserLimiter
 from server.services import passwords
-from server.services.crypto import SecretBox, load_or_create_key
+from server.services.crypto import load_or_create_key, secret_box
 from server.services.keys import KeyRing
 from server.services.runtime import Runtime
 
@@ -47,7 +47,7 @@ def build_runtime(settings: Settings) -> tuple[Runtime, Callable[[], Session]]:
     """What the services need, without Flask: a runtime and a session factory on a tuned engine."""
     instance_dir = settings.instance_dir.resolve()
     passwords.use_costs(settings)
-    box = SecretBox(load_or_create_key(instance_dir, settings.encryption_key))
+    box = secret_box(settings, load_or_create_key(instance_dir, settings.encryption_key))
     keys = KeyRing(box, cache_seconds=settings.signing_key_cache_seconds)
     engine = create_engine(settings.sqlalchemy_url, **engine_options(settings.sqlalchemy_url))
     tune_sqlite(engine)

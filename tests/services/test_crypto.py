@@ -7,11 +7,23 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.config import Settings
 from server.errors import ConfigurationError
-from server.services.crypto import SecretBox, SecretUnreadable, decode_key, load_or_create_key
+from server.services.crypto import (
+    KEY_ID_BYTES,
+    NONCE_BYTES,
+    UNNAMED_KEY_FORMAT,
+    SecretBox,
+    SecretUnreadable,
+    decode_key,
+    key_id,
+    load_or_create_key,
+    secret_box,
+)
 
 BOX = SecretBox(secrets.token_bytes(32))
 
@@ -63,3 +75,45 @@ def test_configured_key_wins_and_is_checked(tmp_path: Path) -> None:
     for bad in ("short", "zz" * 32, "AAAA"):
         with pytest.raises(ConfigurationError):
             SecretBox(decode_key(bad))
+
+
+def _sealed_before_key_ids(key: bytes, plaintext: bytes, associated_data: str) -> bytes:
+    """A blob as version 1 wrote it: 01 | nonce | ciphertext+tag, no key id."""
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return UNNAMED_KEY_FORMAT + nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data.encode())
+
+
+def test_a_blob_names_its_key_and_an_old_key_still_opens() -> None:
+    old, new = secrets.token_bytes(32), secrets.token_bytes(32)
+    sealed_with_old = SecretBox(old).seal(b"seed", associated_data="token:a")
+    assert sealed_with_old[1 : 1 + KEY_ID_BYTES] == key_id(old) != key_id(new)
+    rotated = SecretBox(new, old_keys=[old])
+    assert rotated.open(sealed_with_old, associated_data="token:a") == b"seed"
+    assert not rotated.sealed_with_current_key(sealed_with_old)
+    resealed = rotated.reseal(sealed_with_old, associated_data="token:a")
+    assert rotated.sealed_with_current_key(resealed)
+    assert SecretBox(new).open(resealed, associated_data="token:a") == b"seed"
+    with pytest.raises(SecretUnreadable, match="not configured"):
+        SecretBox(new).open(sealed_with_old, associated_data="token:a")
+    with pytest.raises(SecretUnreadable):  # re-sealing keeps the associated data
+        rotated.open(resealed, associated_data="token:b")
+
+
+def test_blobs_from_before_key_ids_open_with_the_current_or_an_old_key() -> None:
+    old, new = secrets.token_bytes(32), secrets.token_bytes(32)
+    legacy = _sealed_before_key_ids(old, b"seed", "token:a")
+    assert SecretBox(old).open(legacy, associated_data="token:a") == b"seed"
+    assert SecretBox(new, old_keys=[old]).open(legacy, associated_data="token:a") == b"seed"
+    assert not SecretBox(old).sealed_with_current_key(legacy)  # rotate-key gives it a key id
+    with pytest.raises(SecretUnreadable):
+        SecretBox(new).open(legacy, associated_data="token:a")
+    with pytest.raises(SecretUnreadable):
+        SecretBox(old).open(legacy, associated_data="token:b")
+
+
+def test_old_keys_are_checked_and_named_in_the_error() -> None:
+    settings = Settings(old_encryption_keys=("zz" * 32,))
+    with pytest.raises(ConfigurationError, match="TOKENWARD_OLD_ENCRYPTION_KEYS"):
+        secret_box(settings, secrets.token_bytes(32))
+    parsed = Settings.from_env({"TOKENWARD_OLD_ENCRYPTION_KEYS": "aa" * 32 + ", " + "bb" * 32})
+    assert parsed.old_encryption_keys == ("aa" * 32, "bb" * 32)
