@@ -48,7 +48,7 @@ def service_context() -> Iterator[Runtime]:
     from server.db import db
     from server.migrations import upgrade_schema
 
-    app = create_app(settings_from_env())
+    app = create_app(settings_from_env(), http=False)
     with app.app_context():
         upgrade_schema(db.engine)
         yield app.extensions["tokenward"]

@@ -7,7 +7,6 @@ import logging
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server.api import register_api
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.db import db, engine_options, tune_sqlite
@@ -16,14 +15,15 @@ from server.services import passwords
 from server.services.crypto import load_or_create_key, secret_box
 from server.services.keys import KeyRing
 from server.services.runtime import Runtime
-from server.web import register_web
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, http: bool = True) -> Flask:
     """Builds an app for `settings` (default: from the environment). The schema is not touched here:
-    `tokenward serve` and the console bring it up to date before serving (see server.migrations)."""
+    `tokenward serve` and the console bring it up to date before serving (see server.migrations).
+    `http=False` leaves out the routes: what the console needs (the services on a database) starts faster
+    without importing the HTTP layer."""
     settings = settings or Settings.from_env()
     instance_dir = settings.instance_dir.resolve()
     instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -55,6 +55,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 
-    register_web(app)  # first: register_api rate-limits the web sign-in views it finds (LIMITED_ENDPOINTS)
-    register_api(app)
+    if http:
+        from server.api import register_api
+        from server.web import register_web
+
+        register_web(
+            app
+        )  # first: register_api rate-limits the web sign-in views it finds (LIMITED_ENDPOINTS)
+        register_api(app)
     return app
