@@ -7,10 +7,12 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.errors import ConfigurationError, TokenwardError
@@ -32,23 +34,41 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def settings_from_env() -> Settings:
+def settings_from_env(*, default_public_url: str | None = None) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(default_public_url=default_public_url)
     except ConfigurationError as err:
         fail(err.detail)
 
 
+def missing_database(settings: Settings) -> str | None:
+    """Where the SQLite database should be, when it is not there (None when it is, or not SQLite)."""
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        return None
+    url = make_url(settings.sqlalchemy_url)
+    if not url.database or url.database == ":memory:":
+        return None
+    return None if Path(url.database).exists() else url.database
+
+
 @contextmanager
-def service_context() -> Iterator[Runtime]:
-    """An app context on a migrated database; yields the runtime the services take."""
+def service_context(settings: Settings | None = None, *, create: bool = False) -> Iterator[Runtime]:
+    """An app context on a migrated database; yields the runtime the services take. Without `create`, a
+    missing SQLite database is an error (a console run from the wrong directory must not make a new one)."""
+    settings = settings or settings_from_env()
+    if not create and (missing := missing_database(settings)) is not None:
+        fail(
+            f"no Tokenward database at {missing}: run this where the server runs, or say where it is with "
+            "--config FILE, TOKENWARD_CONFIG, TOKENWARD_INSTANCE_DIR or TOKENWARD_DATABASE_URL "
+            "(`tokenward serve` and `tokenward user add` create it)"
+        )
     # Imported here, not at the top: the app brings the whole HTTP layer and Alembic, which a command's
     # `--help`, or one that only talks to a device (`fob respond`), should not wait for.
     from server.app import create_app
     from server.db import db
     from server.migrations import upgrade_schema
 
-    app = create_app(settings_from_env())
+    app = create_app(settings)
     with app.app_context():
         upgrade_schema(db.engine)
         yield app.extensions["tokenward"]

@@ -44,7 +44,7 @@ def add_user(name: str, admin: bool, password_stdin: bool, no_password: bool) ->
     if password_stdin and no_password:
         fail("--password-stdin and --no-password exclude each other")
     password = _read_password(password_stdin, no_password)
-    with service_context() as rt:
+    with service_context(create=True) as rt:  # the first user of a new instance creates its database
         user = users.create_user(
             current_session(),
             rt,
