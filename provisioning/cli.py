@@ -114,7 +114,9 @@ main.lazy_command("serve", "provisioning.serve:serve", "Run the production serve
 main.lazy_command("user", "provisioning.users:user_group", "Manage users.")
 main.lazy_command("keys", "provisioning.keys:keys_group", "Manage JWT signing keys.")
 main.lazy_command(
-    "token", "provisioning.tokens:token_group", "Import seed files, list tokens and assign them to users."
+    "token",
+    "provisioning.tokens:token_group",
+    "Import seed files, list tokens, assign them to users and delete them.",
 )
 main.lazy_command(
     "fob",
