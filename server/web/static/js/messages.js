@@ -45,12 +45,7 @@ export function describeProblem(error) {
     const wait = error.retryAfter ? ` Try again in ${error.retryAfter} seconds.` : " Wait a minute and try again.";
     return `Too many attempts.${wait}`;
   }
-  if (
-    error.code === "validation_error" ||
-    error.code === "conflict" ||
-    error.code === "resync_failed" ||
-    error.code === "wrong_origin"
-  ) {
+  if (error.code === "validation_error" || error.code === "conflict" || error.code === "resync_failed") {
     return error.problem.detail || error.message;
   }
   return PROBLEMS[error.code] || error.problem.detail || error.message;
