@@ -53,7 +53,7 @@ def serve(host: str, port: int, workers: int) -> None:
     }
     argv = gunicorn_argv(
         "server.app:create_app()",
-        bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        bind=f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}",
         workers=workers,
         control_socket=instance_dir / "gunicorn.ctl",
     )
