@@ -1,4 +1,5 @@
-"""Settings: the one reader of `TOKENWARD_*` environment variables.
+"""Settings: the one reader of `TOKENWARD_*` environment variables (and of the TOML file TOKENWARD_CONFIG
+names, server.config_file, whose keys are the same settings; the environment wins).
 
 Every value is typed and checked at start; a bad variable fails with its name.
 """
