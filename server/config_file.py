@@ -42,8 +42,21 @@ def read_config_file(path: Path, *, known: frozenset[str], prefix: str) -> dict[
         text = _as_text(key, value, path)
         if key in PATH_SETTINGS and text and not Path(text).is_absolute():
             text = str(path.parent / text)
+        if key == "database_url":
+            text = _sqlite_beside(text, path.parent)
         values[prefix + key.upper()] = text
     return values
+
+
+def _sqlite_beside(url: str, directory: Path) -> str:
+    """A relative SQLite file (`sqlite:///state/tokenward.db`) is relative to the config file too."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return url
+    database = url[len(prefix) :]
+    if not database or database.startswith(":"):  # `:memory:` and the like
+        return url
+    return prefix + str(directory / database)
 
 
 def _as_text(key: str, value: object, path: Path) -> str:

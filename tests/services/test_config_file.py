@@ -32,6 +32,17 @@ def test_the_file_gives_settings_and_the_environment_wins(tmp_path: Path) -> Non
     assert not settings.rate_limits.enabled
 
 
+def test_a_relative_sqlite_file_is_beside_the_config_file(tmp_path: Path) -> None:
+    path = write(tmp_path, 'database_url = "sqlite:///state/tw.db"\n')
+    assert (
+        Settings.from_env({"TOKENWARD_CONFIG": str(path)}).database_url == f"sqlite:///{tmp_path}/state/tw.db"
+    )
+    path.write_text('database_url = "sqlite:////srv/tw.db"\n')
+    assert Settings.from_env({"TOKENWARD_CONFIG": str(path)}).database_url == "sqlite:////srv/tw.db"
+    path.write_text('database_url = "postgresql+psycopg://db/tw"\n')
+    assert Settings.from_env({"TOKENWARD_CONFIG": str(path)}).database_url == "postgresql+psycopg://db/tw"
+
+
 def test_every_setting_has_a_key(tmp_path: Path) -> None:
     path = write(tmp_path, "".join(f'{name} = "x"\n' for name in Settings.__dataclass_fields__))
     with pytest.raises(ConfigurationError) as refused:
