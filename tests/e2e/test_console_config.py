@@ -35,6 +35,16 @@ def test_no_database_where_one_was_expected_is_an_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # no ./instance made on the way
 
 
+def test_a_database_without_its_encryption_key_is_an_error(tmp_path: Path, database_url: str) -> None:
+    """A console run elsewhere with the database URL alone would seal new secrets with a new key."""
+    refused = run("token", "list", cwd=tmp_path, TOKENWARD_DATABASE_URL=database_url)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"error: no encryption key at {tmp_path / 'instance' / 'encryption.key'}"
+    )
+    assert not (tmp_path / "instance").exists()
+
+
 def test_a_config_file_finds_the_instance_from_anywhere(tmp_path: Path) -> None:
     home, elsewhere = tmp_path / "etc", tmp_path / "elsewhere"
     home.mkdir()
