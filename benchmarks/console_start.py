@@ -58,6 +58,10 @@ def main() -> None:
             fob.provision(DEFAULT_SUITE, secrets.token_bytes(20))
         env = {name: value for name, value in os.environ.items() if not name.startswith("TOKENWARD_")}
         env["TOKENWARD_INSTANCE_DIR"] = str(Path(directory) / "instance")
+        # `user list` needs an existing instance (the console creates none): one user added first.
+        subprocess.run(
+            [TOKENWARD, "user", "add", "admin", "--no-password"], env=env, check=True, capture_output=True
+        )
         commands = [
             ["--help"],
             ["--version"],

@@ -121,6 +121,7 @@ def through_console(directory: Path, path: Path, *extra: str) -> float:
         "TOKENWARD_INSTANCE_DIR": str(directory / "console-instance"),
         "TOKENWARD_DATABASE_URL": fresh_database(directory, "console"),
         "TOKENWARD_RATE_LIMITS": "off",
+        "TOKENWARD_ENCRYPTION_KEY": secrets.token_hex(32),  # the console refuses to make an instance's key
     }
     (directory / "console-instance").mkdir(exist_ok=True)
     tokenward = Path(sys.executable).parent / "tokenward"

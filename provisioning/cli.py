@@ -9,10 +9,41 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
+
+from server.config_file import CONFIG_VARIABLE
+
+
+def _use_config_file(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`--config FILE` is TOKENWARD_CONFIG for this run (and the server's workers): Settings reads both."""
+    if value is not None:
+        os.environ[CONFIG_VARIABLE] = str(value.resolve())
+
+
+def config_option() -> click.Option:
+    return click.Option(
+        ["--config"],
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=_use_config_file,
+        metavar="FILE",
+        help=f"TOML settings file (as {CONFIG_VARIABLE}); TOKENWARD_* environment variables win over it.",
+    )
+
+
+def add_config_option(command: click.Command) -> None:
+    """Gives `command` and, for a group, each of its subcommands a `--config FILE` option."""
+    if not any(param.name == "config" for param in command.params):
+        command.params.append(config_option())
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            add_config_option(subcommand)
 
 
 @dataclass(frozen=True)
@@ -47,6 +78,7 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.lazy_commands[name].target} is not a click command")
+        add_config_option(command)
         self.add_command(command, name)
         return command
 
@@ -69,15 +101,22 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tokenward")
 def main() -> None:
-    """Tokenward: second-factor authentication server and admin console."""
+    """Tokenward: second-factor authentication server and admin console.
+
+    Settings come from TOKENWARD_* environment variables and, with --config FILE (on any command) or
+    TOKENWARD_CONFIG, from a TOML file of the same settings in lower case (the environment wins).
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+add_config_option(main)
 main.lazy_command("serve", "provisioning.serve:serve", "Run the production server (gunicorn).")
 main.lazy_command("user", "provisioning.users:user_group", "Manage users.")
 main.lazy_command("keys", "provisioning.keys:keys_group", "Manage JWT signing keys.")
 main.lazy_command(
-    "token", "provisioning.tokens:token_group", "Import seed files, list tokens and assign them to users."
+    "token",
+    "provisioning.tokens:token_group",
+    "Import seed files, list tokens, assign them to users and delete them.",
 )
 main.lazy_command(
     "fob",

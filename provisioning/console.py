@@ -7,10 +7,12 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.errors import ConfigurationError, TokenwardError
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from server.services.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+KEY_FILE = "encryption.key"  # server.services.crypto.KEY_FILE, not imported: it brings the cryptography stack
+SCHEMA_VERSION_TABLE = "alembic_version"  # Alembic's, in every migrated Tokenward database
 
 out = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -32,25 +36,67 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def settings_from_env() -> Settings:
+def settings_from_env(*, default_public_url: str | None = None) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(default_public_url=default_public_url)
     except ConfigurationError as err:
         fail(err.detail)
 
 
+def missing_database(settings: Settings) -> str | None:
+    """Where the SQLite database should be, when it is not there (None when it is, or not SQLite)."""
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        return None
+    url = make_url(settings.sqlalchemy_url)
+    if not url.database or url.database == ":memory:":
+        return None
+    return None if Path(url.database).exists() else url.database
+
+
+def missing_instance(settings: Settings) -> str | None:
+    """What an existing instance would have and this one lacks: its database file, or the key its secrets
+    are sealed with (a new key would make them unreadable)."""
+    if (database := missing_database(settings)) is not None:
+        return f"no Tokenward database at {database}"
+    key_file = settings.instance_dir.resolve() / KEY_FILE
+    if not settings.encryption_key and not key_file.exists():
+        return f"no encryption key at {key_file} (nor TOKENWARD_ENCRYPTION_KEY)"
+    return None
+
+
+WHERE_IS_IT = (
+    "run this where the server runs, or say where it is with --config FILE, TOKENWARD_CONFIG, "
+    "TOKENWARD_INSTANCE_DIR or TOKENWARD_DATABASE_URL (`tokenward serve` and `tokenward user add` create it)"
+)
+
+
 @contextmanager
-def service_context() -> Iterator[Runtime]:
-    """An app context on a migrated database; yields the runtime the services take."""
+def service_context(settings: Settings | None = None, *, create: bool = False) -> Iterator[Runtime]:
+    """An app context on a migrated database; yields the runtime the services take. Without `create`, a
+    missing instance is an error (a console run from the wrong directory must not make a new one)."""
+    settings = settings or settings_from_env()
+    if not create and (missing := missing_instance(settings)) is not None:
+        fail(f"{missing}: {WHERE_IS_IT}")
     # Imported here, not at the top: the app brings the whole HTTP layer and Alembic, which a command's
     # `--help`, or one that only talks to a device (`fob respond`), should not wait for.
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
     from server.app import create_app
     from server.db import db
     from server.migrations import upgrade_schema
 
-    app = create_app(settings_from_env(), http=False)
+    shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    try:
+        app = create_app(settings, http=False)
+        with app.app_context():
+            if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
+                fail(f"the database {shown_url} has no Tokenward tables: {WHERE_IS_IT}")
+            upgrade_schema(db.engine)
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
+        fail(f"cannot open the database {shown_url}: {reason}")
     with app.app_context():
-        upgrade_schema(db.engine)
         yield app.extensions["tokenward"]
 
 

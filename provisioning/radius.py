@@ -46,7 +46,7 @@ def serve(listen: str, workers: int, metrics_listen: str | None) -> None:
     from server.radius import server as radius_server  # the worker machinery, for this command only
 
     host, port = _listen_address(listen)
-    with service_context() as rt:  # migrates the schema once, before the workers start
+    with service_context(create=True) as rt:  # migrates the schema once, before the workers start
         settings = rt.settings
         instance_dir = settings.instance_dir.resolve()
     metrics_dir = None

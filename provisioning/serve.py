@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import click
 import gunicorn
 
-from provisioning.console import out, service_context
+from provisioning.console import out, service_context, settings_from_env
 from server.db import current_session
 
 # gunicorn's default (30 s) also bounds a request stuck on a database lock.
@@ -23,27 +24,60 @@ CONTROL_SOCKET_SINCE = (25, 1)
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.option(
+    "--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one)."
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
     """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated."""
-    with service_context() as rt:
+    # Port 0 (any free port, for tests) has no address to derive from: the public URL's default stands.
+    settings = settings_from_env(default_public_url=local_public_url(host, port) if port else None)
+    with service_context(settings, create=True) as rt:
         rt.keys.signing_key(current_session(), now=rt.now())  # one key created here, not raced by the workers
         instance_dir = rt.settings.instance_dir.resolve()
-        public_url = rt.settings.public_url
     metrics_dir = instance_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)  # counters of a previous run would be added in
     metrics_dir.mkdir(mode=0o700)
-    out.print(f"Tokenward on http://{host}:{port} (public URL {public_url}), {workers} workers", markup=False)
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    out.print(f"Tokenward listening on {host}:{port} with {workers} workers", markup=False)
+    if is_wildcard(host) and settings.public_url == local_public_url(host, port):
+        out.print(
+            "Listening on every address: set TOKENWARD_PUBLIC_URL (or public_url in the config file) to the "
+            "address people open, or security keys and sign-in work only from this machine.",
+            markup=False,
+        )
+    # The workers build their app from the environment: they get the public URL decided here.
+    env = {
+        **os.environ,
+        "TOKENWARD_PUBLIC_URL": settings.public_url,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
     argv = gunicorn_argv(
         "server.app:create_app()",
-        bind=f"{host}:{port}",
+        bind=f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}",
         workers=workers,
         control_socket=instance_dir / "gunicorn.ctl",
     )
     sys.stdout.flush()
     os.execve(sys.executable, argv, env)  # noqa: S606 (argv is ours, no shell)
+
+
+def is_wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")  # noqa: S104 (recognising the wildcard, not binding it)
+
+
+def local_public_url(host: str, port: int) -> str:
+    """The public URL when none is configured: what a browser on this machine opens. Loopback and wildcard
+    addresses become `localhost`, since WebAuthn needs a name (an RP ID cannot be an IP address)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        name = host or "localhost"  # a host name: the address people open
+    else:
+        if address.is_loopback or is_wildcard(host):
+            name = "localhost"
+        else:
+            name = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{name}:{port}"
 
 
 def gunicorn_argv(app: str, *, bind: str, workers: int, control_socket: Path) -> list[str]:

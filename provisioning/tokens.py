@@ -1,4 +1,5 @@
-"""`tokenward token …`: import seed files (PSKC, OATH CSV), list tokens, assign imported tokens to users."""
+"""`tokenward token …`: import seed files (PSKC, OATH CSV), list tokens, assign imported tokens to users,
+delete tokens."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ PHASES = ("reading", "importing")  # the service's progress phases, one bar each
 
 @click.group("token")
 def token_group() -> None:
-    """Import seed files, list tokens and assign them to users."""
+    """Import seed files, list tokens, assign them to users and delete them."""
 
 
 def _read_seed_file(path: Path) -> bytes:
@@ -197,10 +198,28 @@ def list_tokens(unassigned: bool, user: str | None, as_json: bool) -> None:
     if as_json:
         print_json(views)
         return
-    table = Table("serial", "type", "state", "user")
+    table = Table("id", "serial", "type", "state", "user")
     for view in views:
-        table.add_row(view.get("serial", "-"), view["type"], view["state"], view["user"] or "-")
+        state = "locked" if view["locked"] else view["state"]
+        table.add_row(view["id"], view.get("serial", "-"), view["type"], state, view["user"] or "-")
     out.print(table)
+
+
+@token_group.command("delete")
+@click.argument("token_id", metavar="ID")
+@click.option("--yes", is_flag=True, help="Delete without asking (needed when not at a terminal).")
+@expected_errors
+def delete(token_id: str, yes: bool) -> None:
+    """Delete the token ID (as `token list` shows it); its owner can no longer sign in with it."""
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("give --yes to delete without a question")
+        click.confirm(f"Delete token {token_id}?", abort=True, err=True)
+    with service_context() as rt:
+        session = current_session()
+        token = tokens.get_token(session, token_id=token_id)
+        tokens.delete_token(session, rt, token=token, actor=CONSOLE_ACTOR)
+    out.print(f"deleted token {token_id}", markup=False)
 
 
 @token_group.command("assign")

@@ -1,4 +1,4 @@
-"""`tokenward user …`: add, list, disable and enable users; sync them from the directory."""
+"""`tokenward user …`: add, list, disable, enable, delete users, reset passwords; sync from the directory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.table import Table
 
 from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
 from server.db import current_session
-from server.services import directory_users, recovery_codes, users
+from server.services import directory_users, password_changes, recovery_codes, users
 
 
 @click.group("user")
@@ -44,7 +44,7 @@ def add_user(name: str, admin: bool, password_stdin: bool, no_password: bool) ->
     if password_stdin and no_password:
         fail("--password-stdin and --no-password exclude each other")
     password = _read_password(password_stdin, no_password)
-    with service_context() as rt:
+    with service_context(create=True) as rt:  # the first user of a new instance creates its database
         user = users.create_user(
             current_session(),
             rt,
@@ -93,6 +93,37 @@ def disable_user(name: str) -> None:
 def enable_user(name: str) -> None:
     """Enable a disabled user NAME."""
     _set_disabled(name, False)
+
+
+@user_group.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Delete without asking (needed when not at a terminal).")
+@expected_errors
+def delete_user(name: str, yes: bool) -> None:
+    """Delete user NAME with their tokens and sessions (the last enabled administrator stays)."""
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("give --yes to delete without a question")
+        click.confirm(f"Delete {name} and their tokens?", abort=True, err=True)
+    with service_context() as rt:
+        users.delete_user(current_session(), rt, username=name, actor=CONSOLE_ACTOR)
+    out.print(f"deleted {name}", markup=False)
+
+
+@user_group.command("set-password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of standard input."
+)
+@expected_errors
+def set_password(name: str, password_stdin: bool) -> None:
+    """Reset the password of local user NAME; their sessions end (directory users: change it there)."""
+    password = _read_password(password_stdin, no_password=False) or ""
+    with service_context() as rt:
+        password_changes.reset_password(
+            current_session(), rt, username=name, new_password=password, actor=CONSOLE_ACTOR
+        )
+    out.print(f"password of {name} reset; their sessions ended", markup=False)
 
 
 _TTL = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

@@ -1,4 +1,5 @@
-"""Settings: the one reader of `TOKENWARD_*` environment variables.
+"""Settings: the one reader of `TOKENWARD_*` environment variables (and of the TOML file TOKENWARD_CONFIG
+names, server.config_file, whose keys are the same settings; the environment wins).
 
 Every value is typed and checked at start; a bad variable fails with its name.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from server.config_file import merged_environment
 from server.errors import ConfigurationError
 
 PREFIX = "TOKENWARD_"
@@ -193,8 +195,15 @@ class Settings:
         return self.public_https
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, default_public_url: str | None = None
+    ) -> Settings:
+        """The settings of the environment over those of the TOML file TOKENWARD_CONFIG names (if any).
+        `default_public_url`: the public URL when neither sets one (`serve` derives it from its address)."""
+        names = frozenset(f.name for f in fields(cls))
+        env = merged_environment(os.environ if environ is None else environ, known=names, prefix=PREFIX)
+        if default_public_url is not None and PREFIX + "PUBLIC_URL" not in env:
+            env = {**env, PREFIX + "PUBLIC_URL": default_public_url}
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = PREFIX + f.name.upper()

@@ -187,3 +187,10 @@ class InvalidGrant(TokenwardError):
     client's (RFC 6749 `invalid_grant`)."""
 
     code, status, title = "invalid_grant", 400, "The authorization grant is not valid"
+
+
+class PasswordInDirectory(Conflict):
+    code, title = (
+        "password_in_directory",
+        "This user's password is kept in the LDAP/AD directory: change or reset it there",
+    )

@@ -10,3 +10,11 @@ from prometheus_client import multiprocess
 def child_exit(_server: Any, worker: Any) -> None:
     """A dead worker's live gauges must not linger in the shared metrics directory."""
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def when_ready(_server: Any) -> None:
+    """The last line of the start: the address to open (the public URL, which may differ from the bound
+    address: `localhost` for a loopback or wildcard bind, or the proxy's https name)."""
+    from server.config import Settings
+
+    print(f"Tokenward is ready: open {Settings.from_env().public_url}/", flush=True)

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, request
 
-from server.api import admin, clients, health, openapi, recovery, sessions, tokens, wellknown
+from server.api import admin, clients, health, openapi, passwords, recovery, sessions, tokens, wellknown
 from server.api.context import request_id, runtime
 from server.api.problems import register_problem_handlers
 from server.api.ratelimits import install_rate_limits
@@ -19,6 +19,7 @@ BLUEPRINTS = (
     sessions.bp,
     tokens.bp,
     recovery.bp,
+    passwords.bp,
     admin.bp,
     clients.bp,
     wellknown.bp,

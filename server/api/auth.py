@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -22,6 +23,8 @@ from server.services import clients
 from server.services.assurance import Access, check_access
 from server.services.clients import Client
 from server.services.sessions import Principal, authenticate_bearer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,31 @@ def bearer_token() -> str | None:
     return value.strip()
 
 
+class WrongOrigin(CsrfFailed):
+    """A page of another origin, most often this server opened under another address than its public URL
+    (127.0.0.1 instead of localhost, a port or name the configuration does not know)."""
+
+    code, title = "wrong_origin", "The page was opened at an address this server does not know as its own"
+
+
 def check_csrf() -> None:
+    public_origin = runtime().settings.public_origin
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != public_origin:
+        logger.warning(
+            "refused a request from a page at %r: the public URL is %s (set TOKENWARD_PUBLIC_URL to the "
+            "address people open)",
+            origin[:200],
+            public_origin,
+        )
+        raise WrongOrigin(
+            f"This server's address is {public_origin}: open it there. If people reach it at another "
+            "address, its operator sets TOKENWARD_PUBLIC_URL (or public_url in the config file) to that "
+            "address."
+        )
     expected = request.cookies.get(cookie_names(runtime().settings).csrf, "")
     presented = request.headers.get(CSRF_HEADER, "")
     if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
-        raise CsrfFailed()
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != runtime().settings.public_origin:
         raise CsrfFailed()
 
 

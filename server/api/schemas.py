@@ -168,3 +168,12 @@ class AuditQuery(PageQuery):
     target: Annotated[Text, Field(max_length=128)] | None = None
     since: float | None = None
     until: float | None = None
+
+
+class PasswordChangeRequest(Body):
+    current_password: Annotated[str, Field(max_length=1024, description="empty for a user who has none")]
+    new_password: Password
+
+
+class PasswordResetRequest(Body):
+    password: Password

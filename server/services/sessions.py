@@ -331,11 +331,20 @@ def revoke_family(session: Session, rt: Runtime, *, family_id: str) -> None:
     )
 
 
-def revoke_user_sessions(session: Session, rt: Runtime, *, user_id: int, scope: str | None = None) -> None:
-    """Ends the user's sessions (only those of `scope` when given); not committed here."""
+def revoke_user_sessions(
+    session: Session,
+    rt: Runtime,
+    *,
+    user_id: int,
+    scope: str | None = None,
+    keep_family_id: str | None = None,
+) -> None:
+    """Ends the user's sessions (only those of `scope` when given; all but `keep_family_id`); no commit."""
     query = update(SessionFamily).where(SessionFamily.user_id == user_id, SessionFamily.revoked_at.is_(None))
     if scope is not None:
         query = query.where(SessionFamily.scope == scope)
+    if keep_family_id is not None:
+        query = query.where(SessionFamily.id != keep_family_id)
     session.execute(query.values(revoked_at=rt.now()))
 
 

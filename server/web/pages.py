@@ -3,7 +3,9 @@ JSON API through small JavaScript modules (static/js/), authenticated by the ses
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
@@ -38,6 +40,24 @@ def _ensure_csrf_cookie(response: Response) -> Response:
     if response.mimetype == "text/html" and cookie_names(runtime().settings).csrf not in request.cookies:
         set_csrf_cookie(response, runtime().settings)
     return response
+
+
+@bp.before_request
+def _to_the_public_name() -> Any:
+    """A browser that came to a loopback address (http://127.0.0.1:5000, what the server binds) goes to
+    the public URL's `localhost`: WebAuthn needs a name, and the pages' requests must come from the
+    public origin. Only for a localhost public URL: behind a proxy the address is the proxy's business."""
+    settings = runtime().settings
+    if request.method not in ("GET", "HEAD") or urlsplit(settings.public_url).hostname != "localhost":
+        return None
+    try:
+        address = ipaddress.ip_address(urlsplit(f"//{request.host}").hostname or "")
+    except ValueError:
+        return None
+    if not address.is_loopback:
+        return None
+    query = request.query_string.decode("ascii", "replace")
+    return redirect(settings.public_origin + request.path + (f"?{query}" if query else ""))
 
 
 @bp.errorhandler(Exception)

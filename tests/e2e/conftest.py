@@ -15,6 +15,7 @@ from flask import Flask
 
 from server.app import create_app
 from server.config import RateLimits, Settings
+from server.services.crypto import load_or_create_key
 from tests.accounts import LoginFormClient, dispose_app
 from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING, CHEAP_PASSWORD_HASHING_ENV
 
@@ -25,6 +26,9 @@ class Console:
     def __init__(self, tmp_path: Path, database_url: str) -> None:
         self.cwd = tmp_path
         self.instance_dir = tmp_path / "instance"
+        # An existing instance, as a server leaves it: the console refuses to make a new encryption key.
+        self.instance_dir.mkdir(mode=0o700, exist_ok=True)
+        load_or_create_key(self.instance_dir, "")
         self.database_url = database_url
         self.env = {
             **os.environ,

@@ -18,6 +18,7 @@ import {
 } from "./elements.js";
 import { countdown, formatCountdown, formatTime, givenName, groupSecret, tokenKind, tokenName } from "./format.js";
 import { describeProblem, describeWebauthnError } from "./messages.js";
+import { wirePasswordForm } from "./password.js";
 import { StepUpCancelled, withStepUp } from "./step-up.js";
 import { createCredential, webauthnAvailable } from "./webauthn.js";
 
@@ -336,6 +337,7 @@ panels.key.addEventListener("submit", addKey);
 confirmForm.addEventListener("submit", confirmApp);
 setup.querySelector("[data-cancel-setup]").addEventListener("click", cancelApp);
 document.getElementById("sign-in-again")?.addEventListener("click", signOut);
+wirePasswordForm(status);
 wireDialogs();
 enableControls();
 

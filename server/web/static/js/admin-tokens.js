@@ -1,4 +1,5 @@
-// Administration: any user's tokens — disable/enable, unlock, resync from two codes, assign imported ones.
+// Administration: any user's tokens — disable/enable, unlock, resync from two codes, assign imported ones,
+// delete.
 import "./topbar.js";
 import { api } from "./api.js";
 import {
@@ -17,6 +18,7 @@ import {
 } from "./elements.js";
 import { formatTime, givenName, tokenKind, tokenName } from "./format.js";
 import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager, wireFilters } from "./listing.js";
+import { confirmAction } from "./confirm.js";
 import { describeProblem } from "./messages.js";
 
 const OTP_TYPES = new Set(["totp", "hotp"]);
@@ -57,6 +59,7 @@ function tokenRow(token) {
   if (token.state === "disabled") actions.push(action("Enable", token, (b, t) => setEnabled(b, t, true)));
   if (OTP_TYPES.has(token.type) && token.state !== "pending") actions.push(action("Resync", token, openResync));
   if (!token.user) actions.push(action("Assign", token, openAssign, "button-secondary"));
+  actions.push(action("Delete", token, deleteToken));
   const given = givenName(token);
   const name = given ? h("span", { class: "strong", text: given }) : noValue();
   const detail = token.serial && token.description ? h("span", { class: "muted small", text: `Serial ${token.serial}` }) : null;
@@ -88,6 +91,26 @@ async function run(button, path, body, done) {
     try {
       await api(path, { method: "POST", json: body });
       say(status, done, "success");
+    } catch (problem) {
+      say(status, describeProblem(problem), "error");
+    }
+  });
+  await load();
+}
+
+async function deleteToken(button, token) {
+  const owner = token.user ? ` of ${token.user}` : "";
+  const confirmed = await confirmAction({
+    title: "Delete this token?",
+    text: `${tokenName(token)}${owner} is deleted for good: nobody can sign in with it any more.`,
+    confirmLabel: "Delete",
+  });
+  if (!confirmed) return;
+  quiet(status);
+  await whileBusy(button, async () => {
+    try {
+      await api(`/api/v1/admin/tokens/${token.id}`, { method: "DELETE" });
+      say(status, `${tokenName(token)}${owner} was deleted.`, "success");
     } catch (problem) {
       say(status, describeProblem(problem), "error");
     }

@@ -1,5 +1,5 @@
-// Administration: users — create, disable and enable, a temporary code for one who lost their sign-in
-// methods, and a way to their tokens.
+// Administration: users — create, disable and enable, delete, reset a local user's password, a temporary
+// code for one who lost their sign-in methods, and a way to their tokens.
 import "./topbar.js";
 import { api } from "./api.js";
 import {
@@ -17,6 +17,7 @@ import {
 } from "./elements.js";
 import { formatTime } from "./format.js";
 import { PAGE_SIZE, emptyRow, renderPager } from "./listing.js";
+import { confirmAction } from "./confirm.js";
 import { describeProblem } from "./messages.js";
 
 const status = byId("admin-status");
@@ -26,6 +27,9 @@ const pager = byId("users-pager");
 const tempDialog = byId("temp-code-dialog");
 const tempForm = byId("temp-code-form");
 const tempShown = byId("temp-code-shown");
+const passwordDialog = byId("reset-password-dialog");
+const passwordForm = byId("reset-password-form");
+let passwordFor = null; // the user the reset dialog is for
 let tempFor = null; // the user the dialog is making a temporary code for
 let offset = 0;
 
@@ -58,6 +62,25 @@ function userRow(user) {
         text: "Temporary code",
         onclick: () => openTempCode(user),
       });
+  // Your own account: the account page changes your password; deleting yourself is not offered.
+  const resetPassword = yourself || user.source !== "local"
+    ? null
+    : h("button", {
+        type: "button",
+        class: "button button-quiet button-small",
+        "aria-label": `Reset the password of ${user.username}`,
+        text: "Reset password",
+        onclick: () => openResetPassword(user),
+      });
+  const remove = yourself
+    ? null
+    : h("button", {
+        type: "button",
+        class: "button button-quiet button-small",
+        "aria-label": `Delete ${user.username}`,
+        text: "Delete",
+        onclick: (event) => deleteUser(event.currentTarget, user),
+      });
   return h(
     "tr",
     { dataset: { username: user.username } },
@@ -68,7 +91,7 @@ function userRow(user) {
     cell("Role", user.role === "admin" ? "Administrator" : "User"),
     cell("Status", user.disabled ? badge("Disabled", "neutral") : badge("Active", "success")),
     cell("Created", formatTime(user.created_at)),
-    cell("", h("div", { class: "row-actions" }, tokensLink, tempCode, toggle)),
+    cell("", h("div", { class: "row-actions" }, tokensLink, tempCode, resetPassword, toggle, remove)),
   );
 }
 
@@ -95,6 +118,61 @@ async function setDisabled(button, user, disabled) {
   });
   await load();
 }
+
+async function deleteUser(button, user) {
+  const confirmed = await confirmAction({
+    title: `Delete ${user.username}?`,
+    text: `${user.username}, their sign-in methods and sessions are deleted for good.`,
+    confirmLabel: "Delete",
+  });
+  if (!confirmed) return;
+  quiet(status);
+  await whileBusy(button, async () => {
+    try {
+      await api(`/api/v1/admin/users/${encodeURIComponent(user.username)}`, { method: "DELETE" });
+      say(status, `${user.username} was deleted.`, "success");
+    } catch (problem) {
+      say(status, describeProblem(problem), "error");
+    }
+  });
+  await load();
+}
+
+function openResetPassword(user) {
+  passwordFor = user;
+  quiet(status);
+  passwordForm.reset();
+  unflagFields(passwordForm);
+  byId("reset-password-title").textContent = `New password for ${user.username}`;
+  passwordDialog.showModal();
+  passwordForm.elements.password.focus();
+}
+
+passwordForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = passwordFor.username;
+  const password = passwordForm.elements.password.value;
+  if (password.length < 8) {
+    say(byId("reset-password-error"), "The password needs at least 8 characters.", "error");
+    return flagField(passwordForm.elements.password);
+  }
+  await whileBusy(passwordForm, async () => {
+    try {
+      await api(`/api/v1/admin/users/${encodeURIComponent(username)}/password`, { method: "POST", json: { password } });
+    } catch (problem) {
+      passwordDialog.close("cancel");
+      say(status, describeProblem(problem), "error");
+      return;
+    }
+    passwordDialog.close("done");
+    say(status, `The password of ${username} was reset; their sessions were ended.`, "success");
+  });
+});
+
+passwordDialog.addEventListener("close", () => {
+  passwordForm.reset(); // the password leaves the page with the dialog
+  passwordFor = null;
+});
 
 function openTempCode(user) {
   tempFor = user;

@@ -73,12 +73,26 @@ export function goToLogin() {
   window.location.assign(`/login?next=${next}&reason=expired`);
 }
 
-// The JSON API. A 401 refreshes the session once and retries; when that fails, to the sign-in page.
+// The 401 codes that mean the session itself is missing, expired or revoked. Every other 401 (a wrong code
+// while adding an authenticator app, a refused security key) is an answer for the page to show.
+const SESSION_ENDED = new Set(["unauthenticated", "invalid_token"]);
+
+async function sessionEnded(response) {
+  if (response.status !== 401) return false;
+  try {
+    const problem = await response.clone().json();
+    return SESSION_ENDED.has(problem?.code);
+  } catch {
+    return true; // a 401 without a problem body: nothing says the session is still alive
+  }
+}
+
+// The JSON API. A 401 for the session refreshes it once and retries; when that fails, to the sign-in page.
 export async function api(path, options = {}) {
   let response = await send(path, options);
-  if (response.status === 401) {
+  if (await sessionEnded(response)) {
     if (await refreshSession()) response = await send(path, options);
-    if (response.status === 401) {
+    if (await sessionEnded(response)) {
       goToLogin();
       return new Promise(() => {}); // the page is going away; nothing more to do here
     }

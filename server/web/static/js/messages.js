@@ -29,6 +29,7 @@ const PROBLEMS = {
   mfa_required: "This needs a sign-in with two factors. Sign out and sign in again with your sign-in method.",
   enrollment_expired: "This setup took too long and expired. Start again.",
   csrf_failed: "This page is out of date. Reload it and try again.",
+  password_in_directory: "Your password is kept in your organization's directory: change it there.",
   unauthenticated: "Your session ended. Sign in again.",
   invalid_token: "Your session ended. Sign in again.",
   forbidden: "You are not allowed to do that.",
