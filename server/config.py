@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from server.db_timeouts import DatabaseTimeouts
 from server.errors import ConfigurationError
 
 PREFIX = "TOKENWARD_"
@@ -157,10 +158,22 @@ class Settings:
     ldap_allow_plain_bind: bool = False
     # Seconds to connect and to wait for each answer: a slow directory gets a 503, not a hung worker.
     ldap_timeout: int = 5
+    # PostgreSQL: seconds to open a connection (or wait for a pooled one), and the longest a statement may
+    # run (0: no limit); past either the request gets 503 `database_unavailable` instead of a hung thread.
+    database_connect_timeout: int = 3
+    database_statement_timeout: int = 10
+    # Redis rate-limit storage: seconds to connect and to wait for each answer (503 past it).
+    ratelimit_storage_timeout: int = 2
 
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.instance_dir.resolve() / 'tokenward.db'}"
+
+    @property
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(
+            connect_seconds=self.database_connect_timeout, statement_seconds=self.database_statement_timeout
+        )
 
     @property
     def public_origin(self) -> str:
@@ -217,6 +230,9 @@ class Settings:
             "HOTP_LOOKAHEAD": not 0 <= self.hotp_lookahead <= 100,
             "MAX_DRIFT_STEPS": not 0 <= self.max_drift_steps <= self.resync_window,
             "TRANSACTION_ATTEMPTS": self.transaction_attempts < 1,
+            "DATABASE_CONNECT_TIMEOUT": not 1 <= self.database_connect_timeout <= 300,
+            "DATABASE_STATEMENT_TIMEOUT": not 0 <= self.database_statement_timeout <= 86_400,
+            "RATELIMIT_STORAGE_TIMEOUT": not 1 <= self.ratelimit_storage_timeout <= 60,
             "PUBLIC_URL": urlsplit(self.public_url).scheme not in ("http", "https"),
             # The otpauth label is `issuer:username`; a colon in the issuer would split it wrongly.
             "OTP_ISSUER": not self.otp_issuer or ":" in self.otp_issuer,

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.db import engine_options, rows_changed
+from server.db_timeouts import DatabaseTimeouts, bound_database_waits
 from server.models import RateLimitCounter
 
 SCHEME = "database"
@@ -59,13 +60,15 @@ class DatabaseStorage(Storage):
         wrap_exceptions: bool = False,
         *,
         database_url: str = "",
+        database_timeouts: DatabaseTimeouts | None = None,
         **options: Any,
     ) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        if not database_url:
-            raise ValueError("the database:// rate-limit storage needs the database URL")
-        self.engine: Engine = create_engine(database_url, **_small_pool(database_url))
+        if not database_url or database_timeouts is None:
+            raise ValueError("the database:// rate-limit storage needs the database URL and timeouts")
+        self.engine: Engine = create_engine(database_url, **_small_pool(database_url, database_timeouts))
         _autocommit_sqlite(self.engine)
+        bound_database_waits(self.engine, database_timeouts)
         self._next_purge = 0.0
 
     @property
@@ -135,9 +138,9 @@ def _autocommit_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
-def _small_pool(database_url: str) -> dict[str, Any]:
+def _small_pool(database_url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
     """The application's engine options with a smaller pool: a counter is one short statement."""
-    options = engine_options(database_url)
+    options = engine_options(database_url, timeouts)
     if "pool_size" in options:
-        options.update(pool_size=2, max_overflow=4)
+        options.update(pool_size=2, max_overflow=8)
     return options
