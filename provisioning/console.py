@@ -40,18 +40,41 @@ def settings_from_env() -> Settings:
 
 
 @contextmanager
-def service_context() -> Iterator[Runtime]:
-    """An app context on a migrated database; yields the runtime the services take."""
+def service_context(*, check_key: bool = True) -> Iterator[Runtime]:
+    """An app context on a migrated database; yields the runtime the services take. A database that does
+    not answer, or whose secrets the configured encryption key cannot open (unless `check_key` is off: a
+    command that changes the key), ends the command with one line."""
     # Imported here, not at the top: the app brings the whole HTTP layer and Alembic, which a command's
     # `--help`, or one that only talks to a device (`fob respond`), should not wait for.
-    from server.app import create_app
-    from server.db import db
-    from server.migrations import upgrade_schema
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
-    app = create_app(settings_from_env())
+    from server.app import create_app
+    from server.db import current_session, db
+    from server.migrations import upgrade_schema
+    from server.services.key_check import check_encryption_key
+
+    try:
+        app = create_app(settings_from_env())
+    except TokenwardError as err:
+        fail(err.detail)
     with app.app_context():
-        upgrade_schema(db.engine)
-        yield app.extensions["tokenward"]
+        try:
+            upgrade_schema(db.engine)
+            rt: Runtime = app.extensions["tokenward"]
+            if check_key:
+                check_encryption_key(current_session(), rt.box)
+            yield rt
+        except TokenwardError as err:
+            fail(err.detail)
+        except (OperationalError, InterfaceError) as err:  # unreachable, or stopped answering mid-way
+            fail(database_failure(err))
+
+
+def database_failure(err: Exception) -> str:
+    """One line for a database that could not be used: the driver's first line (never the URL, whose
+    password psycopg does not repeat)."""
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()
+    return f"the database is not reachable: {reason[0] if reason else type(err).__name__}"
 
 
 def expected_errors(command: F) -> F:

@@ -13,8 +13,15 @@ import gunicorn
 from provisioning.console import out, service_context
 from server.db import current_session
 
-# gunicorn's default (30 s) also bounds a request stuck on a database lock.
+# Threads per worker process: requests reach them whole (server.gunicorn_worker), so a thread is only busy
+# while the application runs; enough to keep a worker busy while some of its requests wait for the database.
+THREADS_PER_WORKER = 8
+WORKER_CLASS = "server.gunicorn_worker.BufferingThreadWorker"
+# A worker whose event loop stops answering the master this long is restarted (threads are not: each
+# dependency they wait for has its own timeout).
 WORKER_TIMEOUT_SECONDS = 30
+# Idle kept-alive connections are closed after this (a load balancer's pool keeps its own shorter).
+KEEPALIVE_SECONDS = 5
 # gunicorn >= 25.1 listens on a control socket, by default one path per user ($XDG_RUNTIME_DIR or
 # ~/.gunicorn/gunicorn.ctl): two nodes on one host would take it from each other, and the first to stop
 # would remove the other's. Each instance gets its own, in its (0700) instance directory.
@@ -26,7 +33,10 @@ CONTROL_SOCKET_SINCE = (25, 1)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated."""
+    """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated.
+
+    Refuses to start, with one line, when the database does not answer or its secrets were sealed with
+    another TOKENWARD_ENCRYPTION_KEY."""
     with service_context() as rt:
         rt.keys.signing_key(current_session(), now=rt.now())  # one key created here, not raced by the workers
         instance_dir = rt.settings.instance_dir.resolve()
@@ -56,8 +66,14 @@ def gunicorn_argv(app: str, *, bind: str, workers: int, control_socket: Path) ->
         bind,
         "--workers",
         str(workers),
+        "--worker-class",
+        WORKER_CLASS,
+        "--threads",
+        str(THREADS_PER_WORKER),
         "--timeout",
         str(WORKER_TIMEOUT_SECONDS),
+        "--keep-alive",
+        str(KEEPALIVE_SECONDS),
         "--access-logfile",
         "-",
         "--error-logfile",
