@@ -164,6 +164,8 @@ class Settings:
     database_statement_timeout: int = 10
     # Redis rate-limit storage: seconds to connect and to wait for each answer (503 past it).
     ratelimit_storage_timeout: int = 2
+    # `tokenward serve`: a client has this long to send a whole request (head and body), else 408.
+    client_request_timeout: int = 10
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -233,6 +235,7 @@ class Settings:
             "DATABASE_CONNECT_TIMEOUT": not 1 <= self.database_connect_timeout <= 300,
             "DATABASE_STATEMENT_TIMEOUT": not 0 <= self.database_statement_timeout <= 86_400,
             "RATELIMIT_STORAGE_TIMEOUT": not 1 <= self.ratelimit_storage_timeout <= 60,
+            "CLIENT_REQUEST_TIMEOUT": not 1 <= self.client_request_timeout <= 300,
             "PUBLIC_URL": urlsplit(self.public_url).scheme not in ("http", "https"),
             # The otpauth label is `issuer:username`; a colon in the issuer would split it wrongly.
             "OTP_ISSUER": not self.otp_issuer or ":" in self.otp_issuer,

@@ -5,8 +5,8 @@ shorter than its Content-Length, and then waits, holds a thread until it goes aw
 clients hold them all. Here the worker's event loop (the one that already accepts connections and watches
 kept-alive ones) reads a request's head and body without blocking, and hands the connection to a thread
 only when the request is complete, with the bytes already read given back to gunicorn's parser. A request
-that is not complete within `REQUEST_SECONDS` is answered 408 (problem+json) and closed. Threads then only
-ever run the application.
+that is not complete within TOKENWARD_CLIENT_REQUEST_TIMEOUT seconds is answered 408 (problem+json) and
+closed; one whose client closes its side half-way, 400. Threads then only ever run the application.
 
 Bodies above `BODY_BUFFER_LIMIT_BYTES` (far above TOKENWARD_MAX_BODY_BYTES' default) are handed over as
 they come: the application refuses them by their Content-Length without reading them.
@@ -22,9 +22,9 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from server.config import Settings
 from server.gunicorn_problems import problem_response
 
-REQUEST_SECONDS = 10.0  # a whole request (head and body) must arrive within this
 HEAD_LIMIT_BYTES = 32 * 1024  # request line and headers; gunicorn's own limits are per line and count
 BODY_BUFFER_LIMIT_BYTES = 1024 * 1024
 RECV_BYTES = 65_536
@@ -71,6 +71,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: list[Any] = []  # connections whose request is still arriving
+        self.request_seconds = float(Settings.from_env().client_request_timeout)
 
     def enqueue_req(self, conn: Any) -> None:
         """Called for a new connection and for a kept-alive one that became readable: read its request
@@ -80,7 +81,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             super().enqueue_req(conn)
             return
         conn.request_bytes, conn.received = None, bytearray()
-        conn.read_deadline = time.monotonic() + REQUEST_SECONDS
+        conn.read_deadline = time.monotonic() + self.request_seconds
         conn.sock.setblocking(False)
         self.reading.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
@@ -92,9 +93,12 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             return
         except OSError:
             data = b""
-        if not data:  # gone before its request was complete
+        if not data:  # closed before its request was complete: told so if it still listens
             self._stop_reading(conn)
-            self._close(conn)
+            if conn.received:
+                self._refuse(conn, 400, "Bad Request")
+            else:
+                self._close(conn)
             return
         conn.received += data
         state = request_state(bytes(conn.received))
