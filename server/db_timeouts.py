@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.errors import _WaitTimeout  # noqa: PLC2701 (the wait functions' own timeout, documented)
+from psycopg.errors import _WaitTimeout
 from sqlalchemy import Engine, event
 
 # Added to the statement timeout for the client's deadline: the server's own cancel should win when it can.
@@ -70,7 +70,9 @@ def bound_database_waits(engine: Engine, timeouts: DatabaseTimeouts) -> None:
     """Makes every PostgreSQL connection of `engine` observe `timeouts` (other databases: nothing to do)."""
     if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
         return
-    connection_class = type("EngineConnection", (BoundedConnection,), {"answer_seconds": timeouts.answer_seconds})
+    connection_class: type[BoundedConnection] = type(
+        "EngineConnection", (BoundedConnection,), {"answer_seconds": timeouts.answer_seconds}
+    )
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:

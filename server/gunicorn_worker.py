@@ -14,6 +14,7 @@ they come: the application refuses them by their Content-Length without reading 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import selectors
 import time
@@ -130,16 +131,12 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _stop_reading(self, conn: Any) -> None:
         self.reading.remove(conn)
-        try:
+        with contextlib.suppress(OSError, KeyError, ValueError):
             self.poller.unregister(conn.sock)
-        except (OSError, KeyError, ValueError):
-            pass
 
     def _refuse(self, conn: Any, status: int, reason: str) -> None:
-        try:
-            conn.sock.send(problem_response(status, reason))  # best effort: the socket does not block
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # best effort: the socket does not block
+            conn.sock.send(problem_response(status, reason))
         self._close(conn)
 
     def _close(self, conn: Any) -> None:

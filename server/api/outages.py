@@ -33,7 +33,7 @@ def _discard_session() -> None:
     """The request's session may hold a dead connection: give it back (the pool discards it)."""
     try:
         current_session().rollback()
-    except Exception:  # noqa: BLE001 (already failing: the answer is the 503 either way)
+    except Exception:
         log.debug("rollback after a database failure failed too", exc_info=True)
 
 
@@ -49,7 +49,7 @@ def _store_failed(err: Exception) -> Response:
 
 
 def register_outage_handlers(app: Flask) -> None:
-    for kind in DATABASE_FAILURES:
-        app.register_error_handler(kind, _database_failed)
-    for kind in RATE_LIMIT_STORE_FAILURES:
-        app.register_error_handler(kind, _store_failed)
+    for database_failure in DATABASE_FAILURES:
+        app.register_error_handler(database_failure, _database_failed)
+    for store_failure in RATE_LIMIT_STORE_FAILURES:
+        app.register_error_handler(store_failure, _store_failed)

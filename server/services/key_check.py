@@ -20,9 +20,7 @@ class EncryptionKeyMismatch(ConfigurationError):
 
 
 def check_encryption_key(session: Session, box: SecretBox) -> None:
-    signing_key = session.scalars(
-        select(SigningKey).order_by(SigningKey.created_at.desc()).limit(1)
-    ).first()
+    signing_key = session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc()).limit(1)).first()
     try:
         if signing_key is not None:
             box.open(signing_key.private_key_encrypted, associated_data=f"signing-key:{signing_key.kid}")

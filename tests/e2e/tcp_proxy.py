@@ -10,6 +10,7 @@ to make that service hang or vanish for the server in front of it.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -132,8 +133,6 @@ class TcpProxy:
 
 
 def _cut(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

@@ -110,7 +110,9 @@ def test_sign_in_fails_closed_while_redis_hangs_or_is_gone(outage: Node, fault: 
 
 def test_sign_in_works_again_once_redis_is_back(outage: Node) -> None:
     outage.proxy.refuse()
-    _assert_store_unavailable(outage.post("/api/v1/login", {"username": outage.username, "password": PASSWORD}))
+    _assert_store_unavailable(
+        outage.post("/api/v1/login", {"username": outage.username, "password": PASSWORD})
+    )
     outage.proxy.forward()
     deadline = time.monotonic() + RECOVERY_SECONDS
     while (ready := outage.get("/readyz")).status_code != 200:
