@@ -21,7 +21,7 @@ from tests.e2e.serve_process import PASSWORD, OtpToken, ServeProcess, add_user, 
 
 pytestmark = pytest.mark.slow
 
-STALLED_CLIENTS = 50  # far more than the node's threads (2 workers × 8)
+STALLED_CLIENTS = 50  # far more than the node's threads (2 workers, 8 threads each)
 # Long enough that sign-in is answered well before the stalled requests time out (the test checks they
 # are all still waiting afterwards), short enough to see the 408 without making the module slow.
 CLIENT_REQUEST_SECONDS = 8
@@ -115,11 +115,8 @@ def test_fifty_stalled_clients_leave_sign_in_answering(node: Node) -> None:
                     timeout=SOCKET_SECONDS,
                 )
                 assert challenge.status_code == 200, challenge.text
-                verified = http.post(
-                    node.server.url("/api/v1/verify"),
-                    json={"transaction_id": challenge.json()["transaction_id"], "otp": node.token.next_hotp()},
-                    timeout=SOCKET_SECONDS,
-                )
+                answer = {"transaction_id": challenge.json()["transaction_id"], "otp": node.token.next_hotp()}
+                verified = http.post(node.server.url("/api/v1/verify"), json=answer, timeout=SOCKET_SECONDS)
                 assert verified.status_code == 200, verified.text
         # Answered while every stalled request was still waiting: none of them held a thread.
         assert all(_still_waiting(sock) for sock in stalled)
