@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from server.gunicorn_worker import HEAD_LIMIT_BYTES, RequestState, request_state
 from tests.e2e.serve_process import PASSWORD, OtpToken, ServeProcess, add_user, enroll_token, server_env
 
 pytestmark = pytest.mark.slow
@@ -153,3 +154,23 @@ def test_a_body_cut_short_is_refused_with_problem_json(node: Node) -> None:
         )
         sock.shutdown(socket.SHUT_WR)  # the client is done sending, 80 bytes short
         _assert_problem(_read_answer(sock), 400, "malformed_request")
+
+
+@pytest.mark.parametrize(
+    ("received", "state"),
+    [
+        (b"", RequestState.INCOMPLETE),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", RequestState.INCOMPLETE),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", RequestState.COMPLETE),
+        (b"POST / HTTP/1.1\r\ncontent-length: 4\r\n\r\n{}", RequestState.INCOMPLETE),
+        (b"POST / HTTP/1.1\r\nContent-Length:  4\r\n\r\n{}{}", RequestState.COMPLETE),
+        (b"POST / HTTP/1.1\r\nContent-Length: four\r\n\r\n", RequestState.COMPLETE),  # gunicorn refuses it
+        (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", RequestState.COMPLETE),  # the app's 413
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", RequestState.INCOMPLETE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", RequestState.COMPLETE),
+        (b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * HEAD_LIMIT_BYTES, RequestState.HEAD_TOO_LARGE),
+    ],
+)
+def test_when_a_request_is_whole(received: bytes, state: RequestState) -> None:
+    """What the worker's event loop waits for before a thread takes the request."""
+    assert request_state(received) is state

@@ -46,7 +46,9 @@ def test_rfc4226_vectors(rt: Runtime, counter: int, code: str) -> None:
     assert otp.find_match(rt, token, key, code, window=0, lookahead=0) == counter
     # A used code (behind the token's counter) is still found, so that it is refused as replayed, not wrong;
     # one further behind than the look-behind is not.
-    assert otp.find_match(rt, _token("hotp", counter=counter + 1), key, code, window=0, lookahead=5) == counter
+    assert (
+        otp.find_match(rt, _token("hotp", counter=counter + 1), key, code, window=0, lookahead=5) == counter
+    )
     far_ahead = _token("hotp", counter=counter + 1 + otp.HOTP_REPLAY_LOOKBEHIND)
     assert otp.find_match(rt, far_ahead, key, code, window=0, lookahead=5) is None
 
