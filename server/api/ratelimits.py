@@ -16,8 +16,6 @@ from typing import Any
 
 from flask import Flask, request
 from flask_limiter import Limiter, RequestLimit
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from server.api import metrics
 from server.api.context import _request_state, actor, client_ip, json_body, runtime
@@ -25,6 +23,7 @@ from server.db import current_session
 from server.errors import TokenwardError
 from server.services import ratelimit_audit
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
+from server.services.ratelimit_storage import storage_options
 from server.services.runtime import Runtime
 from server.services.transaction_owner import transaction_owner
 
@@ -107,22 +106,6 @@ def _refused(limit: RequestLimit) -> None:
         log.exception("could not audit a rate-limit refusal")
 
 
-def _storage_options(rt: Runtime, *, in_database: bool) -> dict[str, Any]:
-    """The database storage's URL and timeouts; Redis's timeouts, without retries (a retry would multiply
-    the wait of every request while Redis is down). Memory needs none."""
-    settings = rt.settings
-    if in_database:
-        return {"database_url": settings.sqlalchemy_url, "database_timeouts": settings.database_timeouts}
-    if settings.ratelimit_storage.startswith(("redis", "rediss")):
-        seconds = settings.ratelimit_storage_timeout
-        return {
-            "socket_timeout": seconds,
-            "socket_connect_timeout": seconds,
-            "retry": Retry(NoBackoff(), 0),
-        }
-    return {}
-
-
 def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
     limits = rt.settings.rate_limits
     storage = rt.settings.ratelimit_storage
@@ -131,7 +114,7 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         key_func=_ip_key,
         app=app,
         storage_uri=storage,
-        storage_options=_storage_options(rt, in_database=in_database),
+        storage_options=storage_options(rt.settings),
         headers_enabled=True,
         retry_after="delta-seconds",
         # The database counts fixed windows (one row per key); Redis and memory keep moving windows.

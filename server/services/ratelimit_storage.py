@@ -16,10 +16,13 @@ import time
 from typing import Any, cast
 
 from limits.storage import Storage
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Float, Integer, String, Table, bindparam, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.config import Settings
 from server.db import engine_options, rows_changed
 from server.db_timeouts import DatabaseTimeouts, bound_database_waits
 from server.models import RateLimitCounter
@@ -114,6 +117,19 @@ class DatabaseStorage(Storage):
     def clear(self, key: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(COUNTERS.delete().where(COUNTERS.c.name == _name(key)))
+
+
+def storage_options(settings: Settings) -> dict[str, Any]:
+    """The options of TOKENWARD_RATELIMIT_STORAGE's storage: the database's URL and timeouts; Redis's
+    timeouts, without retries (a retry would multiply the wait of every request while Redis is down).
+    Memory needs none."""
+    scheme = settings.ratelimit_storage.split(":", 1)[0]
+    if scheme == SCHEME:
+        return {"database_url": settings.sqlalchemy_url, "database_timeouts": settings.database_timeouts}
+    if scheme.startswith("redis"):
+        seconds = settings.ratelimit_storage_timeout
+        return {"socket_timeout": seconds, "socket_connect_timeout": seconds, "retry": Retry(NoBackoff(), 0)}
+    return {}
 
 
 def _name(key: str) -> str:
