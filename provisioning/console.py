@@ -71,33 +71,51 @@ WHERE_IS_IT = (
 
 
 @contextmanager
-def service_context(settings: Settings | None = None, *, create: bool = False) -> Iterator[Runtime]:
-    """An app context on a migrated database; yields the runtime the services take. Without `create`, a
-    missing instance is an error (a console run from the wrong directory must not make a new one)."""
+def service_context(
+    settings: Settings | None = None, *, create: bool = False, check_key: bool = True
+) -> Iterator[Runtime]:
+    """An app context on a migrated database; yields the runtime the services take. Ends the command with
+    one line when the instance is missing (unless `create`: a console run from the wrong directory must not
+    make a new one), when the database does not answer, or when the configured encryption key cannot open
+    its secrets (unless `check_key` is off: a command that changes the key)."""
     settings = settings or settings_from_env()
     if not create and (missing := missing_instance(settings)) is not None:
         fail(f"{missing}: {WHERE_IS_IT}")
-    # Imported here, not at the top: the app brings the whole HTTP layer and Alembic, which a command's
-    # `--help`, or one that only talks to a device (`fob respond`), should not wait for.
+    # Imported here, not at the top: the services and Alembic, which a command's `--help`, or one that only
+    # talks to a device (`fob respond`), should not wait for.
     from sqlalchemy import inspect
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import InterfaceError, OperationalError
 
     from server.app import create_app
-    from server.db import db
+    from server.db import current_session, db
     from server.migrations import upgrade_schema
+    from server.services.key_check import check_encryption_key
 
-    shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
     try:
         app = create_app(settings, http=False)
-        with app.app_context():
+    except TokenwardError as err:
+        fail(err.detail)
+    with app.app_context():
+        try:
             if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
+                shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
                 fail(f"the database {shown_url} has no Tokenward tables: {WHERE_IS_IT}")
             upgrade_schema(db.engine)
-    except OperationalError as err:
-        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
-        fail(f"cannot open the database {shown_url}: {reason}")
-    with app.app_context():
-        yield app.extensions["tokenward"]
+            rt: Runtime = app.extensions["tokenward"]
+            if check_key:
+                check_encryption_key(current_session(), rt.box)
+            yield rt
+        except TokenwardError as err:
+            fail(err.detail)
+        except (OperationalError, InterfaceError) as err:  # unreachable, or stopped answering mid-way
+            fail(database_failure(err))
+
+
+def database_failure(err: Exception) -> str:
+    """One line for a database that could not be used: the driver's first line (never the URL, whose
+    password psycopg does not repeat)."""
+    reason = str(getattr(err, "orig", None) or err).strip().splitlines()
+    return f"the database is not reachable: {reason[0] if reason else type(err).__name__}"
 
 
 def expected_errors(command: F) -> F:

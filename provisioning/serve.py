@@ -14,8 +14,15 @@ import gunicorn
 from provisioning.console import out, service_context, settings_from_env
 from server.db import current_session
 
-# gunicorn's default (30 s) also bounds a request stuck on a database lock.
+# Threads per worker process: requests reach them whole (server.gunicorn_worker), so a thread is only busy
+# while the application runs; enough to keep a worker busy while some of its requests wait for the database.
+THREADS_PER_WORKER = 8
+WORKER_CLASS = "server.gunicorn_worker.BufferingThreadWorker"
+# A worker whose event loop stops answering the master this long is restarted (threads are not: each
+# dependency they wait for has its own timeout).
 WORKER_TIMEOUT_SECONDS = 30
+# Idle kept-alive connections are closed after this (a load balancer's pool keeps its own shorter).
+KEEPALIVE_SECONDS = 5
 # gunicorn >= 25.1 listens on a control socket, by default one path per user ($XDG_RUNTIME_DIR or
 # ~/.gunicorn/gunicorn.ctl): two nodes on one host would take it from each other, and the first to stop
 # would remove the other's. Each instance gets its own, in its (0700) instance directory.
@@ -29,7 +36,10 @@ CONTROL_SOCKET_SINCE = (25, 1)
 )
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated."""
+    """Run the production server (gunicorn). With no configuration: SQLite in ./instance, keys generated.
+
+    Refuses to start, with one line, when the database does not answer or its secrets were sealed with
+    another TOKENWARD_ENCRYPTION_KEY."""
     # Port 0 (any free port, for tests) has no address to derive from: the public URL's default stands.
     settings = settings_from_env(default_public_url=local_public_url(host, port) if port else None)
     with service_context(settings, create=True) as rt:
@@ -90,8 +100,14 @@ def gunicorn_argv(app: str, *, bind: str, workers: int, control_socket: Path) ->
         bind,
         "--workers",
         str(workers),
+        "--worker-class",
+        WORKER_CLASS,
+        "--threads",
+        str(THREADS_PER_WORKER),
         "--timeout",
         str(WORKER_TIMEOUT_SECONDS),
+        "--keep-alive",
+        str(KEEPALIVE_SECONDS),
         "--access-logfile",
         "-",
         "--error-logfile",

@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.clock import Clock, SystemClock
 from server.config import Settings
-from server.db import db, engine_options, tune_sqlite
+from server.db import db, engine_options, prepare_engine
 from server.directories import open_directories
 from server.services import passwords
 from server.services.crypto import load_or_create_key, secret_box
@@ -31,13 +31,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app = Flask(__name__, instance_path=str(instance_dir))
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.sqlalchemy_url),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.sqlalchemy_url, settings.database_timeouts),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         SECRET_KEY=None,
     )
     db.init_app(app)
     with app.app_context():
-        tune_sqlite(db.engine)
+        prepare_engine(db.engine, settings.database_timeouts)
 
     passwords.use_costs(settings)
     box = secret_box(settings, load_or_create_key(instance_dir, settings.encryption_key))

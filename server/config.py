@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from server.config_file import merged_environment
+from server.db_timeouts import DatabaseTimeouts
 from server.errors import ConfigurationError
 
 PREFIX = "TOKENWARD_"
@@ -166,10 +167,24 @@ class Settings:
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65_536
     password_hash_parallelism: int = 4
+    # PostgreSQL: seconds to open a connection (or wait for a pooled one), and the longest a statement may
+    # run (0: no limit); past either the request gets 503 `database_unavailable` instead of a hung thread.
+    database_connect_timeout: int = 3
+    database_statement_timeout: int = 10
+    # Redis rate-limit storage: seconds to connect and to wait for each answer (503 past it).
+    ratelimit_storage_timeout: int = 2
+    # `tokenward serve`: a client has this long to send a whole request (head and body), else 408.
+    client_request_timeout: int = 10
 
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.instance_dir.resolve() / 'tokenward.db'}"
+
+    @property
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(
+            connect_seconds=self.database_connect_timeout, statement_seconds=self.database_statement_timeout
+        )
 
     @property
     def public_origin(self) -> str:
@@ -233,6 +248,10 @@ class Settings:
             "HOTP_LOOKAHEAD": not 0 <= self.hotp_lookahead <= 100,
             "MAX_DRIFT_STEPS": not 0 <= self.max_drift_steps <= self.resync_window,
             "TRANSACTION_ATTEMPTS": self.transaction_attempts < 1,
+            "DATABASE_CONNECT_TIMEOUT": not 1 <= self.database_connect_timeout <= 300,
+            "DATABASE_STATEMENT_TIMEOUT": not 0 <= self.database_statement_timeout <= 86_400,
+            "RATELIMIT_STORAGE_TIMEOUT": not 1 <= self.ratelimit_storage_timeout <= 60,
+            "CLIENT_REQUEST_TIMEOUT": not 1 <= self.client_request_timeout <= 300,
             "PUBLIC_URL": urlsplit(self.public_url).scheme not in ("http", "https"),
             # The otpauth label is `issuer:username`; a colon in the issuer would split it wrongly.
             "OTP_ISSUER": not self.otp_issuer or ":" in self.otp_issuer,

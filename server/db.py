@@ -8,6 +8,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import CursorResult, Engine, MetaData, Result, event
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from server.db_timeouts import DatabaseTimeouts, bound_database_waits
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -34,11 +36,23 @@ def current_session() -> Session:
     return db.session()
 
 
-def engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Several gunicorn workers share the file: wait for the write lock instead of failing at once.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    # A thread waits for a pooled connection no longer than it would wait to open one.
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_timeout": timeouts.connect_seconds,
+    }
+
+
+def prepare_engine(engine: Engine, timeouts: DatabaseTimeouts) -> None:
+    """What every engine of the application needs before its first connection."""
+    tune_sqlite(engine)
+    bound_database_waits(engine, timeouts)
 
 
 def tune_sqlite(engine: Engine) -> None:

@@ -178,6 +178,24 @@ class DirectoryUnavailable(ServiceUnavailable):
     retry_after_seconds = 30
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused or dropped the connection, or did not answer within its timeouts."""
+
+    code, title = "database_unavailable", "The database is not reachable; try again shortly"
+    retry_after_seconds = 5
+
+
+class RateLimitStoreUnavailable(ServiceUnavailable):
+    """The shared rate-limit storage (Redis) did not answer: requests it should count are refused, never
+    let through uncounted."""
+
+    code, title = (
+        "rate_limit_store_unavailable",
+        "The rate-limit store is not reachable; try again shortly",
+    )
+    retry_after_seconds = 5
+
+
 class ConfigurationError(TokenwardError):
     code, status, title = "configuration_error", 500, "Invalid configuration"
 

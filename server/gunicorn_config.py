@@ -6,6 +6,10 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+from server import gunicorn_problems
+
+gunicorn_problems.install()  # in the master, before any worker forks: its error pages become problem+json
+
 
 def child_exit(_server: Any, worker: Any) -> None:
     """A dead worker's live gauges must not linger in the shared metrics directory."""

@@ -8,6 +8,7 @@ from flask import Flask, Response, request
 
 from server.api import admin, clients, health, openapi, passwords, recovery, sessions, tokens, wellknown
 from server.api.context import request_id, runtime
+from server.api.outages import register_outage_handlers
 from server.api.problems import register_problem_handlers
 from server.api.ratelimits import install_rate_limits
 from server.db import current_session
@@ -38,6 +39,7 @@ def _finish(response: Response) -> Response:
 
 def register_api(app: Flask) -> None:
     register_problem_handlers(app)
+    register_outage_handlers(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.after_request(_finish)

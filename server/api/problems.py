@@ -44,7 +44,7 @@ def problem(*, status: int, code: str, title: str, detail: str, **extra: Any) ->
     return response
 
 
-def _tokenward_error(err: TokenwardError) -> Response:
+def tokenward_problem(err: TokenwardError) -> Response:
     if err.status >= 500:
         log.error("%s [request %s]: %s", type(err).__name__, request_id(), err.detail)
     response = problem(status=err.status, code=err.code, title=err.title, detail=err.detail, **err.extra)
@@ -86,6 +86,6 @@ def _unexpected(err: Exception) -> Response:
 
 
 def register_problem_handlers(app: Flask) -> None:
-    app.register_error_handler(TokenwardError, _tokenward_error)
+    app.register_error_handler(TokenwardError, tokenward_problem)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

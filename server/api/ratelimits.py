@@ -23,6 +23,7 @@ from server.db import current_session
 from server.errors import TokenwardError
 from server.services import ratelimit_audit
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
+from server.services.ratelimit_storage import storage_options
 from server.services.runtime import Runtime
 from server.services.transaction_owner import transaction_owner
 
@@ -113,7 +114,7 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         key_func=_ip_key,
         app=app,
         storage_uri=storage,
-        storage_options={"database_url": rt.settings.sqlalchemy_url} if in_database else {},
+        storage_options=storage_options(rt.settings),
         headers_enabled=True,
         retry_after="delta-seconds",
         # The database counts fixed windows (one row per key); Redis and memory keep moving windows.

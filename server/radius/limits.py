@@ -11,14 +11,14 @@ from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, R
 
 from server.config import Settings
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
+from server.services.ratelimit_storage import storage_options
 
 
 class UserLimiter:
     def __init__(self, settings: Settings) -> None:
         storage_uri = settings.ratelimit_storage
         in_database = storage_uri.split(":", 1)[0] == DATABASE_SCHEME
-        options = {"database_url": settings.sqlalchemy_url} if in_database else {}
-        storage = storage_from_string(storage_uri, **options)
+        storage = storage_from_string(storage_uri, **storage_options(settings))
         assert isinstance(storage, Storage)  # a synchronous storage: the workers block anyway
         self.storage = storage
         self._limiter: RateLimiter = (

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.clock import SystemClock
 from server.config import Settings
-from server.db import engine_options, tune_sqlite
+from server.db import engine_options, prepare_engine
 from server.directories import open_directories
 from server.radius.handler import RequestHandler
 from server.radius.limits import UserLimiter
@@ -49,8 +49,9 @@ def build_runtime(settings: Settings) -> tuple[Runtime, Callable[[], Session]]:
     passwords.use_costs(settings)
     box = secret_box(settings, load_or_create_key(instance_dir, settings.encryption_key))
     keys = KeyRing(box, cache_seconds=settings.signing_key_cache_seconds)
-    engine = create_engine(settings.sqlalchemy_url, **engine_options(settings.sqlalchemy_url))
-    tune_sqlite(engine)
+    timeouts = settings.database_timeouts
+    engine = create_engine(settings.sqlalchemy_url, **engine_options(settings.sqlalchemy_url, timeouts))
+    prepare_engine(engine, timeouts)
     rt = Runtime(
         settings=settings, clock=SystemClock(), box=box, keys=keys, directories=open_directories(settings)
     )

@@ -24,6 +24,9 @@ from server.services.token_secrets import token_secret
 ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 SECRET_BASE32_CHARS = 32  # 160 bits, the RFC 4226 recommendation (pyotp refuses < 112 bits)
 _CODE = re.compile(r"^[0-9]{6,8}$")
+# HOTP codes this far behind a token's counter are recognised as used ones (`replayed_otp`, audited as
+# such) rather than wrong ones; checked with the look-ahead, so the time taken does not tell which matched.
+HOTP_REPLAY_LOOKBEHIND = 10
 
 # The consuming UPDATEs, built once as Core statements (the ORM's bulk-update path would also try to
 # synchronise the loaded token, which nothing reads before the commit expires it).
@@ -109,14 +112,16 @@ def _matches(otp: pyotp.OTP, code: str, value: int) -> bool:
 def find_match(
     rt: Runtime, token: Token, key: bytes, code: str, *, window: int, lookahead: int
 ) -> int | None:
-    """The time step (TOTP) or counter (HOTP) at which `code` is valid, else None. Checks every candidate so
-    the time taken does not reveal which one matched."""
+    """The time step (TOTP) or counter (HOTP) at which `code` is valid, else None. HOTP candidates include
+    a few used counters (behind `token.counter`), so that a reused code can be told from a wrong one. Checks
+    every candidate so the time taken does not reveal which one matched."""
     otp = _otp(token, key)
     if token.type == "totp":
         current = int(rt.now()) // (token.period or 30) + token.drift_steps
         candidates = range(current - window, current + window + 1)
     else:
-        candidates = range(token.counter, token.counter + lookahead + 1)
+        first = max(0, token.counter - HOTP_REPLAY_LOOKBEHIND)
+        candidates = range(first, token.counter + lookahead + 1)
     found = None
     for value in candidates:
         if _matches(otp, code, value) and found is None:
@@ -144,6 +149,8 @@ def check_code_if_matches(
     if value is None:
         return None
     if token.type == "totp" and token.last_time_step is not None and value <= token.last_time_step:
+        raise ReplayedOtp()
+    if token.type == "hotp" and value < token.counter:
         raise ReplayedOtp()
     return consume(session, rt, token=token, value=value)
 
@@ -219,13 +226,20 @@ class OtpFactor:
         answer: Any,
     ) -> Accepted:
         code = normalise_code(str(answer))
+        replayed: ReplayedOtp | None = None
         for token in tokens:
             if token.digits is not None and len(code) != token.digits:
                 continue
-            accepted = check_code_if_matches(session, rt, token=token, key=token_secret(rt, token), code=code)
+            try:
+                accepted = check_code_if_matches(
+                    session, rt, token=token, key=token_secret(rt, token), code=code
+                )
+            except ReplayedOtp as err:  # another of the user's tokens may still take the code
+                replayed = err
+                continue
             if accepted is not None:
                 return Accepted(token=token, amr=("otp",))
-        raise InvalidOtp()
+        raise replayed or InvalidOtp()
 
 
 FACTOR = OtpFactor()

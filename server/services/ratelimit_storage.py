@@ -16,11 +16,15 @@ import time
 from typing import Any, cast
 
 from limits.storage import Storage
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Float, Integer, String, Table, bindparam, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.config import Settings
 from server.db import engine_options, rows_changed
+from server.db_timeouts import DatabaseTimeouts, bound_database_waits
 from server.models import RateLimitCounter
 
 SCHEME = "database"
@@ -59,13 +63,15 @@ class DatabaseStorage(Storage):
         wrap_exceptions: bool = False,
         *,
         database_url: str = "",
+        database_timeouts: DatabaseTimeouts | None = None,
         **options: Any,
     ) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        if not database_url:
-            raise ValueError("the database:// rate-limit storage needs the database URL")
-        self.engine: Engine = create_engine(database_url, **_small_pool(database_url))
+        if not database_url or database_timeouts is None:
+            raise ValueError("the database:// rate-limit storage needs the database URL and timeouts")
+        self.engine: Engine = create_engine(database_url, **_small_pool(database_url, database_timeouts))
         _autocommit_sqlite(self.engine)
+        bound_database_waits(self.engine, database_timeouts)
         self._next_purge = 0.0
 
     @property
@@ -113,6 +119,19 @@ class DatabaseStorage(Storage):
             connection.execute(COUNTERS.delete().where(COUNTERS.c.name == _name(key)))
 
 
+def storage_options(settings: Settings) -> dict[str, Any]:
+    """The options of TOKENWARD_RATELIMIT_STORAGE's storage: the database's URL and timeouts; Redis's
+    timeouts, without retries (a retry would multiply the wait of every request while Redis is down).
+    Memory needs none."""
+    scheme = settings.ratelimit_storage.split(":", 1)[0]
+    if scheme == SCHEME:
+        return {"database_url": settings.sqlalchemy_url, "database_timeouts": settings.database_timeouts}
+    if scheme.startswith("redis"):
+        seconds = settings.ratelimit_storage_timeout
+        return {"socket_timeout": seconds, "socket_connect_timeout": seconds, "retry": Retry(NoBackoff(), 0)}
+    return {}
+
+
 def _name(key: str) -> str:
     """A counter's row name: the SHA-256 of its key. Keys carry a user name from the request body, which
     may hold anything (PostgreSQL text cannot store NUL; lone surrogates do not encode as UTF-8)."""
@@ -135,9 +154,9 @@ def _autocommit_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
-def _small_pool(database_url: str) -> dict[str, Any]:
+def _small_pool(database_url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
     """The application's engine options with a smaller pool: a counter is one short statement."""
-    options = engine_options(database_url)
+    options = engine_options(database_url, timeouts)
     if "pool_size" in options:
-        options.update(pool_size=2, max_overflow=4)
+        options.update(pool_size=2, max_overflow=8)
     return options

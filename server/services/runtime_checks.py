@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from server.errors import ServiceUnavailable
+from server.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,6 @@ def database_reachable(session: Session) -> None:
     try:
         session.execute(text("SELECT 1"))
     except SQLAlchemyError as err:
-        log.warning("health check: database unreachable (%s)", type(err).__name__)
+        log.warning("readiness check: database unreachable (%s)", type(err).__name__)
         session.rollback()
-        raise ServiceUnavailable("The database is not reachable") from err
+        raise DatabaseUnavailable() from err

@@ -22,7 +22,7 @@ from server.web.cookies import signed_in
 log = logging.getLogger(__name__)
 
 # Paths that always answer problem+json, whatever the client accepts.
-MACHINE_PATHS = ("/api/", "/web/session/", "/.well-known/", "/healthz", "/metrics")
+MACHINE_PATHS = ("/api/", "/web/session/", "/.well-known/", "/healthz", "/readyz", "/metrics")
 
 TITLES = {
     403: "You can't open this page",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import jwt
+import pyotp
 import pytest
 
-from tests.accounts import PASSWORD, Accounts, bearer, login_form_credentials
+from tests.accounts import PASSWORD, Accounts, audit_events, bearer, login_form_credentials
 
 
 def test_password_then_totp_gives_an_mfa_session(accounts: Accounts) -> None:
@@ -46,6 +47,22 @@ def test_a_code_is_accepted_once_only(accounts: Accounts) -> None:
     assert first.status_code == 200
     assert again.status_code == 401
     assert again.json["code"] == "replayed_otp"
+
+
+@pytest.mark.parametrize("password", [None, PASSWORD])
+def test_a_reused_hotp_code_is_replayed_and_audited_as_such(accounts: Accounts, password: str | None) -> None:
+    phone = accounts.user_with_phone("alice", type="hotp")
+    code = phone.code(accounts.clock.now())
+    body = {"username": "alice", "otp": code} | ({"password": password} if password else {})
+    assert accounts.client.post("/api/v1/verify", json=body).status_code == 200
+    again = accounts.client.post("/api/v1/verify", json=body)
+    assert (again.status_code, again.json["code"]) == (401, "replayed_otp")
+    near = {pyotp.HOTP(phone.secret).at(counter) for counter in range(phone.counter + 20)}
+    wrong_code = next(guess for guess in ("000000", "111111", "222222") if guess not in near)
+    wrong = accounts.client.post("/api/v1/verify", json=body | {"otp": wrong_code})
+    assert (wrong.status_code, wrong.json["code"]) == (401, "invalid_otp")
+    reasons = [event["reason"] for event in audit_events(accounts.app, action_prefix="verify.")]
+    assert reasons[-2:] == ["replayed_otp", "invalid_otp"]
 
 
 def test_wrong_code_is_refused_and_the_transaction_keeps_its_budget(accounts: Accounts) -> None:

@@ -19,6 +19,8 @@ def test_defaults_need_no_configuration() -> None:
     assert settings.rp_id == "localhost"
     assert (settings.access_ttl, settings.refresh_ttl, settings.lockout_threshold) == (600, 2_592_000, 10)
     assert settings.rate_limits.enabled
+    timeouts = settings.database_timeouts
+    assert (timeouts.connect_seconds, timeouts.statement_seconds, timeouts.answer_seconds) == (3, 10, 11.0)
 
 
 def test_values_are_converted() -> None:
@@ -50,6 +52,10 @@ def test_values_are_converted() -> None:
         ("TOKENWARD_PUBLIC_URL", "ftp://x"),
         ("TOKENWARD_TOTP_WINDOW", "50"),
         ("TOKENWARD_OTP_ISSUER", "Evil:Corp"),
+        ("TOKENWARD_DATABASE_CONNECT_TIMEOUT", "0"),
+        ("TOKENWARD_DATABASE_STATEMENT_TIMEOUT", "-1"),
+        ("TOKENWARD_RATELIMIT_STORAGE_TIMEOUT", "600"),
+        ("TOKENWARD_CLIENT_REQUEST_TIMEOUT", "0"),
     ],
 )
 def test_a_bad_variable_is_named(name: str, value: str) -> None:

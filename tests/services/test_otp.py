@@ -44,7 +44,13 @@ def test_rfc4226_vectors(rt: Runtime, counter: int, code: str) -> None:
     key = bytes.fromhex(VECTORS["hotp"]["key_hex"])
     token = _token("hotp", counter=counter)
     assert otp.find_match(rt, token, key, code, window=0, lookahead=0) == counter
-    assert otp.find_match(rt, _token("hotp", counter=counter + 1), key, code, window=0, lookahead=5) is None
+    # A used code (behind the token's counter) is still found, so that it is refused as replayed, not wrong;
+    # one further behind than the look-behind is not.
+    assert (
+        otp.find_match(rt, _token("hotp", counter=counter + 1), key, code, window=0, lookahead=5) == counter
+    )
+    far_ahead = _token("hotp", counter=counter + 1 + otp.HOTP_REPLAY_LOOKBEHIND)
+    assert otp.find_match(rt, far_ahead, key, code, window=0, lookahead=5) is None
 
 
 def _totp_cases() -> list[tuple[str, str, int, int, str]]:

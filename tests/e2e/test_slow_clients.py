@@ -1,0 +1,176 @@
+"""Slow and broken clients against a real `tokenward serve --workers 2`: fifty stalled connections leave
+sign-in answering, a request that never completes gets 408, and what the server layer answers itself
+(malformed or over-long requests, a body cut short) is problem+json, never HTML.
+
+One server serves the module.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from server.gunicorn_worker import HEAD_LIMIT_BYTES, RequestState, request_state
+from tests.e2e.serve_process import PASSWORD, OtpToken, ServeProcess, add_user, enroll_token, server_env
+
+pytestmark = pytest.mark.slow
+
+STALLED_CLIENTS = 50  # far more than the node's threads (2 workers, 8 threads each)
+# Long enough that sign-in is answered well before the stalled requests time out (the test checks they
+# are all still waiting afterwards), short enough to see the 408 without making the module slow.
+CLIENT_REQUEST_SECONDS = 8
+SOCKET_SECONDS = 30.0  # far above the server's bound; a hang fails the test instead of blocking it
+
+
+@dataclass
+class Node:
+    server: ServeProcess
+    port: int
+    username: str
+    token: OtpToken
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=SOCKET_SECONDS)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    tmp_path = tmp_path_factory.mktemp("slow-clients")
+    env = server_env(
+        instance_dir=tmp_path / "instance",
+        database_url=f"sqlite:///{tmp_path / 'tokenward.db'}",
+        encryption_key=secrets.token_hex(32),
+        rate_limits="off",
+        client_request_timeout=str(CLIENT_REQUEST_SECONDS),
+    )
+    with ServeProcess.start(env, log_path=Path(tmp_path / "serve.log"), workers=2) as server:
+        add_user(env, "stella")
+        token = enroll_token(requests.Session(), server.base_url, "stella")
+        yield Node(server, int(server.base_url.rsplit(":", 1)[1]), "stella", token)
+
+
+def _read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of the one answer on `sock`, read until it closes."""
+    data = b""
+    while chunk := sock.recv(65_536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def _assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, code: str) -> None:
+    got_status, headers, body = answer
+    assert b"<html" not in body.lower()
+    assert (got_status, headers.get("content-type")) == (status, "application/problem+json"), body
+    problem = json.loads(body)
+    assert (problem["status"], problem["code"]) == (status, code)
+
+
+def _stall(node: Node, index: int) -> socket.socket:
+    """A connection that stops: before sending anything, mid-headers, or mid-body."""
+    sock = node.connect()
+    partial = [
+        b"",
+        b"POST /api/v1/verify HTTP/1.1\r\nHost: tokenward\r\nContent-Ty",
+        b"POST /api/v1/verify HTTP/1.1\r\nHost: tokenward\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"username": "stella", ',
+    ][index % 3]
+    sock.sendall(partial)
+    return sock
+
+
+def _still_waiting(sock: socket.socket) -> bool:
+    """Open and unanswered: nothing to read yet, and no end of stream."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1)
+    except BlockingIOError:
+        return True
+    finally:
+        sock.settimeout(SOCKET_SECONDS)
+    return False
+
+
+def test_fifty_stalled_clients_leave_sign_in_answering(node: Node) -> None:
+    stalled = [_stall(node, index) for index in range(STALLED_CLIENTS)]
+    try:
+        with requests.Session() as http:
+            for _ in range(2):
+                challenge = http.post(
+                    node.server.url("/api/v1/login"),
+                    json={"username": node.username, "password": PASSWORD},
+                    timeout=SOCKET_SECONDS,
+                )
+                assert challenge.status_code == 200, challenge.text
+                answer = {"transaction_id": challenge.json()["transaction_id"], "otp": node.token.next_hotp()}
+                verified = http.post(node.server.url("/api/v1/verify"), json=answer, timeout=SOCKET_SECONDS)
+                assert verified.status_code == 200, verified.text
+        # Answered while every stalled request was still waiting: none of them held a thread.
+        assert all(_still_waiting(sock) for sock in stalled)
+        # A request that never completes is answered 408 once its time is up, and closed.
+        _assert_problem(_read_answer(stalled[2]), 408, "request_timeout")
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: tokenward\r\n\r\n", 414, "request_line_too_long"),
+        (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "malformed_request"),
+        (b"GET / HTTP/1.1\r\n" + b"X-Filler: " + b"f" * 40_000 + b"\r\n", 431, "headers_too_large"),
+        (b"GET / HTTP/1.1\r\nHost: tokenward\r\n" + b"X-A: b\r\n" * 120 + b"\r\n", 431, "headers_too_large"),
+    ],
+    ids=["request-line-too-long", "malformed-request-line", "head-too-large", "too-many-headers"],
+)
+def test_what_the_server_layer_refuses_is_problem_json(
+    node: Node, request_bytes: bytes, status: int, code: str
+) -> None:
+    with node.connect() as sock:
+        sock.sendall(request_bytes)
+        _assert_problem(_read_answer(sock), status, code)
+
+
+def test_a_body_cut_short_is_refused_with_problem_json(node: Node) -> None:
+    with node.connect() as sock:
+        sock.sendall(
+            b"POST /api/v1/verify HTTP/1.1\r\nHost: tokenward\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"username": "stella"'
+        )
+        sock.shutdown(socket.SHUT_WR)  # the client is done sending, 80 bytes short
+        _assert_problem(_read_answer(sock), 400, "malformed_request")
+
+
+@pytest.mark.parametrize(
+    ("received", "state"),
+    [
+        (b"", RequestState.INCOMPLETE),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", RequestState.INCOMPLETE),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", RequestState.COMPLETE),
+        (b"POST / HTTP/1.1\r\ncontent-length: 4\r\n\r\n{}", RequestState.INCOMPLETE),
+        (b"POST / HTTP/1.1\r\nContent-Length:  4\r\n\r\n{}{}", RequestState.COMPLETE),
+        (b"POST / HTTP/1.1\r\nContent-Length: four\r\n\r\n", RequestState.COMPLETE),  # gunicorn refuses it
+        (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", RequestState.COMPLETE),  # the app's 413
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", RequestState.INCOMPLETE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", RequestState.COMPLETE),
+        (b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * HEAD_LIMIT_BYTES, RequestState.HEAD_TOO_LARGE),
+    ],
+)
+def test_when_a_request_is_whole(received: bytes, state: RequestState) -> None:
+    """What the worker's event loop waits for before a thread takes the request."""
+    assert request_state(received) is state
