@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.api import metrics
 from server.api.contract import operation
+from server.api.responses import Health
 from server.db import current_session
 from server.services.runtime_checks import database_reachable
 
@@ -21,6 +22,7 @@ bp = Blueprint("health", __name__)
     "GET",
     summary="Health: the database answers",
     responses={200: "ok", 503: "The database is not reachable"},
+    model=Health,
 )
 def healthz() -> Any:
     database_reachable(current_session())
@@ -33,6 +35,7 @@ def healthz() -> Any:
     "GET",
     summary="Prometheus metrics",
     responses={200: "text exposition format"},
+    uses_database=False,
     response_media="text/plain",
 )
 def prometheus_metrics() -> Any:

@@ -117,9 +117,26 @@ def test_every_operation_has_a_summary_and_responses(client: FlaskClient) -> Non
         for status, response in responses.items():
             if not response.get("description"):
                 problems.append(f"{where} {status}: no description")
-            if str(status)[0] in "45" and "application/problem+json" not in response.get("content", {}):
+            content = response.get("content", {})
+            if str(status)[0] in "45" and not is_standard_error(path, status, content):
                 problems.append(f"{where} {status}: an error that is not application/problem+json")
+            if str(status)[0] in "245" and status != "204" and not content:
+                problems.append(f"{where} {status}: no body described")
+            for media, described in content.items():
+                if not described.get("schema"):
+                    problems.append(f"{where} {status} {media}: an empty schema")
     assert not problems, "\n".join(problems)
+
+
+def is_standard_error(path: str, status: str, content: dict[str, Any]) -> bool:
+    """problem+json, or at an OAuth/OIDC endpoint what its standard says: an OAuth error object (RFC 6749
+    5.2, RFC 6750 3.1) for programs, an HTML page for the person at the authorization and logout pages."""
+    if "application/problem+json" in content:
+        return True
+    oauth_error = {"$ref": "#/components/schemas/OAuthError"}
+    return path.startswith("/oauth2/") and (
+        content.get("application/json", {}).get("schema") == oauth_error or "text/html" in content
+    )
 
 
 def test_secured_operations_document_their_refusals(client: FlaskClient) -> None:
