@@ -93,7 +93,7 @@ class Body(BaseModel):
 
 
 def _verify_forms(schema: dict[str, Any]) -> None:
-    answers = [(["transaction_id", name], []) for name in ANSWER_FIELDS]
+    answers: list[tuple[list[str], list[str]]] = [(["transaction_id", name], []) for name in ANSWER_FIELDS]
     forms_schema(schema, [*answers, (["username"], []), (["username", "otp"], ["password"])])
 
 

@@ -8,7 +8,7 @@ submit and a same-origin `Origin` header: browsers send one with every POST, so 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
@@ -34,17 +34,12 @@ def _same_site_only() -> None:
     check_csrf()
 
 
-def _signed_in(issued: IssuedSession, *, status: str) -> Response:
+def _signed_in(issued: IssuedSession, *, status: Literal["enroll", "signed_in"]) -> Response:
     """What the page learns of a session: its scope and methods, never a token."""
-    response = jsonify(
-        {
-            "status": status,
-            "scope": issued.scope,
-            "amr": issued.amr,
-            "acr": issued.acr,
-            "expires_in": issued.expires_in,
-        }
+    shown = PageSignedIn(
+        status=status, scope=issued.scope, amr=issued.amr, acr=issued.acr, expires_in=issued.expires_in
     )
+    response = jsonify(shown.model_dump(mode="json"))
     set_session_cookies(response, runtime().settings, issued)
     return response
 
