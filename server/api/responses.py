@@ -118,7 +118,7 @@ class AdminTokenView(TokenView):
 class Me(UserView):
     amr: list[str]
     acr: str | None
-    auth_time: float | None
+    auth_time: int | None = Field(description="when the first factor was answered (seconds since the epoch)")
     scope: str
     tokens: list[TokenView]
 

@@ -19,8 +19,14 @@ from server.services.users import USERNAME_PATTERN
 # parsers other than Python's refuse anyway).
 CONTROL_CHARACTERS = "\\u0000-\\u001f\\u007f-\\u009f"
 PRINTABLE_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
-# An absolute http(s) URI without fragment or wildcard (server.services.clients checks it again).
-REDIRECT_URI_PATTERN = f"^https?://[^/?#*\\s{CONTROL_CHARACTERS}]+([/?][^#*\\s{CONTROL_CHARACTERS}]*)?$"
+# An absolute http(s) URI with a host, without fragment or wildcard (server.services.clients checks it
+# again). A host in brackets (an IPv6 literal) is left out: only the server can tell one is an address.
+_URI_CHARACTER = f"[^#*\\s{CONTROL_CHARACTERS}]"
+_USERINFO_CHARACTER = f"[^/?#*\\[\\]@\\s{CONTROL_CHARACTERS}]"
+_HOST_CHARACTER = f"[^/?#*\\[\\]@:\\s{CONTROL_CHARACTERS}]"
+REDIRECT_URI_PATTERN = (
+    f"^https?://({_USERINFO_CHARACTER}*@)?{_HOST_CHARACTER}+(:[0-9]*)?([/?]{_URI_CHARACTER}*)?$"
+)
 
 
 def _printable(text: str) -> str:
@@ -72,20 +78,22 @@ def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 def forms_schema(schema: dict[str, Any], forms: list[tuple[list[str], list[str]]]) -> None:
     """Replaces a body's schema by the forms it may take, each (required, optional) member names: what a
-    model validator enforces and a flat object schema cannot say."""
+    model validator enforces and a flat object schema cannot say. A member is given a value or left out
+    (`refuse_nulls`): null would blur which form was meant."""
     properties = schema.pop("properties")
     for key in ("required", "additionalProperties", "type"):
         schema.pop(key, None)
     schema["anyOf"] = [
-        _closed(
-            {
-                **{name: _non_null(properties[name]) for name in required},
-                **{name: properties[name] for name in optional},
-            },
-            required,
-        )
+        _closed({name: _non_null(properties[name]) for name in [*required, *optional]}, required)
         for required, optional in forms
     ]
+
+
+def refuse_nulls(body: BaseModel) -> None:
+    """For bodies whose forms are told apart by which members are present (see `forms_schema`)."""
+    nulls = sorted(name for name in body.model_fields_set if getattr(body, name) is None)
+    if nulls:
+        raise ValueError(f"{', '.join(nulls)}: give a value or leave it out (not null)")
 
 
 class Body(BaseModel):
@@ -141,6 +149,7 @@ class VerifyRequest(Body):
 
     @model_validator(mode="after")
     def _one_form(self) -> VerifyRequest:
+        refuse_nulls(self)
         answers = [name for name in ANSWER_FIELDS if getattr(self, name) is not None]
         if self.transaction_id is not None:
             if self.username is not None or self.password is not None or len(answers) != 1:
@@ -201,6 +210,7 @@ class TokenActivateRequest(Body):
 
     @model_validator(mode="after")
     def _one_answer(self) -> TokenActivateRequest:
+        refuse_nulls(self)
         if (self.otp is None) == (self.credential is None):
             raise ValueError("give exactly one of otp or credential")
         return self

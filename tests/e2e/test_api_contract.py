@@ -29,7 +29,8 @@ from server.config import Settings
 from tests.accounts import Accounts
 from tests.e2e.serve_process import PASSWORD, ServeProcess, bearer, enroll_token, server_env
 
-pytestmark = pytest.mark.slow
+# A server, five sign-ins and a few hundred requests: about 40 s on a busy 2-core machine; room for worse.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # Examples per operation and mode for the caller an operation is meant for: enough to reach the branches of
 # a schema's shape (each anyOf form, null or absent optionals), few enough to keep the run bounded. Other
