@@ -291,3 +291,31 @@ def test_problem_bodies_match_the_documented_problem_schema(
         assert answer.status_code >= 400 and answer.mimetype == "application/problem+json"
         errors = [error.message for error in validator.iter_errors(answer.json)]
         assert not errors, (answer.status_code, errors)
+
+
+def test_answers_are_serialized_through_their_declared_models() -> None:
+    """A view's answer passes through its operation's model: a member the model does not declare fails
+    before anything is sent (the document cannot drift from the views), and optional members the view
+    left out stay out rather than becoming nulls."""
+    from pydantic import ValidationError
+
+    from server.api.contract import _serialized
+    from server.api.responses import Health, TokenActivated, TokenList
+
+    with pytest.raises(ValidationError):
+        _serialized({"status": "ok", "undeclared": 1}, Health)
+    with pytest.raises(ValidationError):
+        _serialized({"id": "x", "state": "pending"}, TokenActivated)  # not a value the document allows
+    headers = {"Cache-Control": "no-store"}
+    assert _serialized(({"status": "ok"}, 201, headers), Health) == ({"status": "ok"}, 201, headers)
+    token = {
+        "id": "a" * 32,
+        "type": "totp",
+        "state": "active",
+        "description": "",
+        "created_at": 1.0,
+        "activated_at": None,
+        "last_used_at": None,
+        "locked": False,
+    }
+    assert _serialized({"tokens": [token]}, TokenList) == {"tokens": [token]}
