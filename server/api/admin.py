@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api.context import actor, runtime
-from server.api.contract import operation
+from server.api.contract import Link, operation
 from server.api.responses import (
     AdminTokenPage,
     AdminTokenView,
@@ -60,6 +60,16 @@ def list_users(query: UserListQuery, principal: Principal) -> Any:
     body=UserCreateRequest,
     summary="Create a user",
     model=UserView,
+    links={
+        name: Link(f"admin.{view}", {"username": "$response.body#/username"})
+        for name, view in (
+            ("ShowUser", "show_user"),
+            ("DisableUser", "disable_user"),
+            ("EnableUser", "enable_user"),
+            ("IssueTemporaryCode", "temporary_code"),
+            ("DeleteUser", "delete_user"),
+        )
+    },
     responses={201: "The user", 409: "The name is taken", 422: "Invalid name or password"},
 )
 def create_user(body: UserCreateRequest, principal: Principal) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api.context import actor, runtime
-from server.api.contract import operation
+from server.api.contract import Link, operation
 from server.api.responses import ClientList, ClientWithSecret
 from server.api.schemas import CLIENT_NAME, ClientCreateRequest
 from server.db import current_session
@@ -44,6 +44,10 @@ def list_clients(principal: Principal) -> Any:
     summary="Register a client; its secret is in this answer only",
     responses={201: "The client with client_id and client_secret", 409: "The name is taken"},
     model=ClientWithSecret,
+    links={
+        "RotateSecret": Link("admin_clients.rotate_secret", {"name": "$response.body#/name"}),
+        "RemoveClient": Link("admin_clients.remove_client", {"name": "$response.body#/name"}),
+    },
 )
 def add_client(body: ClientCreateRequest, principal: Principal) -> Any:
     created = clients.add_client(

@@ -31,6 +31,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link from a success answer to an operation on what it created: `parameters` maps the
+    target's parameter names to runtime expressions (`$response.body#/id`)."""
+
+    endpoint: str  # the target's Flask endpoint, e.g. "admin.show_user"
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str  # OpenAPI form: /api/v1/tokens/{token_id}
@@ -46,6 +55,7 @@ class Operation:
     model: type[BaseModel] | None = None  # the success body (JSON)
     uses_database: bool = True  # so it answers 503 when the database is unavailable
     path_schemas: dict[str, dict[str, Any]] | None = None  # JSON Schemas of path parameters, by name
+    links: dict[str, Link] | None = None  # from the success answer, by name
 
 
 OPERATIONS: list[Operation] = []
@@ -71,6 +81,7 @@ def operation(
     client_auth: bool = False,
     uses_database: bool = True,
     path_schemas: dict[str, dict[str, Any]] | None = None,
+    links: dict[str, Link] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
 
@@ -106,6 +117,7 @@ def operation(
                 model=model,
                 uses_database=uses_database,
                 path_schemas=path_schemas,
+                links=links,
             )
         )
         return handle

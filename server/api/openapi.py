@@ -124,8 +124,17 @@ def _responses(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
             entry["headers"] = {"Retry-After": RETRY_AFTER}
         if 300 <= status < 400:
             entry["headers"] = {"Location": {"description": "Where to go", "schema": {"type": "string"}}}
+        if op.links and 200 <= status < 300:
+            entry["links"] = {
+                name: {"operationId": operation_id(link.endpoint), "parameters": link.parameters}
+                for name, link in op.links.items()
+            }
         responses[str(status)] = entry
     return responses
+
+
+def operation_id(endpoint: str) -> str:
+    return endpoint.replace(".", "_")
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
@@ -133,7 +142,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         entry: dict[str, Any] = {
-            "operationId": op.endpoint.replace(".", "_"),
+            "operationId": operation_id(op.endpoint),
             "summary": op.summary,
             "tags": [op.tag],
             "responses": _responses(op, components),

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api.context import actor, runtime
-from server.api.contract import operation
+from server.api.contract import Link, operation
 from server.api.responses import TokenActivated, TokenCreated, TokenList
 from server.api.schemas import TOKEN_ID, TokenActivateRequest, TokenCreateRequest
 from server.db import current_session
@@ -26,6 +26,20 @@ bp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
     access="enroll",
     summary="Start enrolling a token",
     model=TokenCreated,
+    links={
+        name: Link(endpoint, {"token_id": "$response.body#/id"})
+        for name, endpoint in (
+            ("QrCode", "tokens.token_qr"),
+            ("Activate", "tokens.activate_token"),
+            ("Remove", "tokens.delete_token"),
+            ("AdminDisable", "admin.disable_token"),
+            ("AdminEnable", "admin.enable_token"),
+            ("AdminUnlock", "admin.unlock_token"),
+            ("AdminResync", "admin.resync_token"),
+            ("AdminAssign", "admin.assign_token"),
+            ("AdminDelete", "admin.delete_token"),
+        )
+    },
     responses={
         201: "The pending token: otpauth_uri, secret and QR (TOTP/HOTP) or WebAuthn creation options",
         409: "Too many tokens",

@@ -319,3 +319,21 @@ def test_answers_are_serialized_through_their_declared_models() -> None:
         "locked": False,
     }
     assert _serialized({"tokens": [token]}, TokenList) == {"tokens": [token]}
+
+
+def test_links_name_documented_operations_and_their_parameters(client: FlaskClient) -> None:
+    doc = document(client)
+    by_id = {entry["operationId"]: entry for entry in documented_operations(doc).values()}
+    problems, links = [], 0
+    for (path, method), entry in documented_operations(doc).items():
+        for status, response in entry["responses"].items():
+            for name, link in response.get("links", {}).items():
+                links += 1
+                target = by_id.get(link["operationId"])
+                if target is None:
+                    problems.append(f"{method} {path} {status} {name}: no operation {link['operationId']}")
+                    continue
+                known = {parameter["name"] for parameter in target.get("parameters", [])}
+                if unknown := set(link["parameters"]) - known:
+                    problems.append(f"{method} {path} {status} {name}: unknown parameters {unknown}")
+    assert links and not problems, "\n".join(problems)
