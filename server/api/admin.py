@@ -7,8 +7,19 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api.context import actor, runtime
-from server.api.contract import operation
+from server.api.contract import Link, operation
+from server.api.responses import (
+    AdminTokenPage,
+    AdminTokenView,
+    AuditPage,
+    TemporaryCode,
+    UserDetail,
+    UserPage,
+    UserView,
+)
 from server.api.schemas import (
+    TOKEN_ID,
+    USERNAME_PATH,
     AssignRequest,
     AuditQuery,
     ResyncRequest,
@@ -33,6 +44,7 @@ NOT_ADMIN = "Not an administrator's full session"
     access="admin",
     query=UserListQuery,
     summary="List users",
+    model=UserPage,
     responses={200: "users, total", 403: NOT_ADMIN},
 )
 def list_users(query: UserListQuery, principal: Principal) -> Any:
@@ -47,6 +59,17 @@ def list_users(query: UserListQuery, principal: Principal) -> Any:
     access="admin",
     body=UserCreateRequest,
     summary="Create a user",
+    model=UserView,
+    links={
+        name: Link(f"admin.{view}", {"username": "$response.body#/username"})
+        for name, view in (
+            ("ShowUser", "show_user"),
+            ("DisableUser", "disable_user"),
+            ("EnableUser", "enable_user"),
+            ("IssueTemporaryCode", "temporary_code"),
+            ("DeleteUser", "delete_user"),
+        )
+    },
     responses={201: "The user", 409: "The name is taken", 422: "Invalid name or password"},
 )
 def create_user(body: UserCreateRequest, principal: Principal) -> Any:
@@ -65,8 +88,10 @@ def create_user(body: UserCreateRequest, principal: Principal) -> Any:
     bp,
     "/users/<username>",
     "GET",
+    path_schemas={"username": USERNAME_PATH},
     access="admin",
     summary="Show a user and their tokens",
+    model=UserDetail,
     responses={200: "The user with tokens", 404: "No such user"},
 )
 def show_user(username: str, principal: Principal) -> Any:
@@ -82,8 +107,10 @@ def show_user(username: str, principal: Principal) -> Any:
     bp,
     "/users/<username>/disable",
     "POST",
+    path_schemas={"username": USERNAME_PATH},
     access="admin",
     summary="Disable a user (sessions revoked)",
+    model=UserView,
     responses={200: "The user", 404: "No such user"},
 )
 def disable_user(username: str, principal: Principal) -> Any:
@@ -95,8 +122,10 @@ def disable_user(username: str, principal: Principal) -> Any:
     bp,
     "/users/<username>/enable",
     "POST",
+    path_schemas={"username": USERNAME_PATH},
     access="admin",
     summary="Enable a disabled user",
+    model=UserView,
     responses={200: "The user", 404: "No such user"},
 )
 def enable_user(username: str, principal: Principal) -> Any:
@@ -108,10 +137,12 @@ def enable_user(username: str, principal: Principal) -> Any:
     bp,
     "/users/<username>/temporary-code",
     "POST",
+    path_schemas={"username": USERNAME_PATH},
     access="admin",
     body=TemporaryCodeRequest,
     summary="Issue a temporary code: one login without the user's lost token, whose session may enroll "
     "a replacement (shown once; replaces an earlier code)",
+    model=TemporaryCode,
     responses={201: "code, expires_at", 404: "No such user", 422: "ttl out of range"},
 )
 def temporary_code(username: str, body: TemporaryCodeRequest, principal: Principal) -> Any:
@@ -126,6 +157,7 @@ def temporary_code(username: str, body: TemporaryCodeRequest, principal: Princip
     bp,
     "/users/<username>",
     "DELETE",
+    path_schemas={"username": USERNAME_PATH},
     access="admin",
     summary="Delete a user and their tokens",
     responses={204: "Deleted", 404: "No such user"},
@@ -142,6 +174,7 @@ def delete_user(username: str, principal: Principal) -> Any:
     access="admin",
     query=TokenListQuery,
     summary="List tokens of any user",
+    model=AdminTokenPage,
     responses={200: "tokens, total"},
 )
 def list_tokens(query: TokenListQuery, principal: Principal) -> Any:
@@ -173,8 +206,10 @@ def _admin_view(token: Any) -> Any:
     bp,
     "/tokens/<token_id>/disable",
     "POST",
+    path_schemas={"token_id": TOKEN_ID},
     access="admin",
     summary="Disable a token",
+    model=AdminTokenView,
     responses={200: "The token", 404: "No such token", 409: "Pending"},
 )
 def disable_token(token_id: str, principal: Principal) -> Any:
@@ -188,8 +223,10 @@ def disable_token(token_id: str, principal: Principal) -> Any:
     bp,
     "/tokens/<token_id>/enable",
     "POST",
+    path_schemas={"token_id": TOKEN_ID},
     access="admin",
     summary="Enable a disabled token",
+    model=AdminTokenView,
     responses={200: "The token", 404: "No such token", 409: "Pending"},
 )
 def enable_token(token_id: str, principal: Principal) -> Any:
@@ -203,8 +240,10 @@ def enable_token(token_id: str, principal: Principal) -> Any:
     bp,
     "/tokens/<token_id>/unlock",
     "POST",
+    path_schemas={"token_id": TOKEN_ID},
     access="admin",
     summary="Reset a token's failure counter",
+    model=AdminTokenView,
     responses={200: "The token", 404: "No such token"},
 )
 def unlock_token(token_id: str, principal: Principal) -> Any:
@@ -216,9 +255,11 @@ def unlock_token(token_id: str, principal: Principal) -> Any:
     bp,
     "/tokens/<token_id>/resync",
     "POST",
+    path_schemas={"token_id": TOKEN_ID},
     access="admin",
     body=ResyncRequest,
     summary="Resynchronise a TOTP/HOTP token from two consecutive codes",
+    model=AdminTokenView,
     responses={200: "The token with its drift", 422: "The codes were not found consecutively"},
 )
 def resync_token(token_id: str, body: ResyncRequest, principal: Principal) -> Any:
@@ -233,9 +274,11 @@ def resync_token(token_id: str, body: ResyncRequest, principal: Principal) -> An
     bp,
     "/tokens/<token_id>/assign",
     "POST",
+    path_schemas={"token_id": TOKEN_ID},
     access="admin",
     body=AssignRequest,
     summary="Assign an imported, unassigned token to a user",
+    model=AdminTokenView,
     responses={200: "The token", 404: "No such token or user", 409: "Already assigned"},
 )
 def assign_token(token_id: str, body: AssignRequest, principal: Principal) -> Any:
@@ -250,6 +293,7 @@ def assign_token(token_id: str, body: AssignRequest, principal: Principal) -> An
     bp,
     "/tokens/<token_id>",
     "DELETE",
+    path_schemas={"token_id": TOKEN_ID},
     access="admin",
     summary="Delete a token",
     responses={204: "Deleted", 404: "No such token"},
@@ -267,6 +311,7 @@ def delete_token(token_id: str, principal: Principal) -> Any:
     access="admin",
     query=AuditQuery,
     summary="The audit log, newest first",
+    model=AuditPage,
     responses={200: "events, total"},
 )
 def audit_log(query: AuditQuery, principal: Principal) -> Any:

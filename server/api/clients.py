@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api.context import actor, runtime
-from server.api.contract import operation
-from server.api.schemas import ClientCreateRequest
+from server.api.contract import Link, operation
+from server.api.responses import ClientList, ClientWithSecret
+from server.api.schemas import CLIENT_NAME, ClientCreateRequest
 from server.db import current_session
 from server.services import clients
 from server.services.sessions import Principal
@@ -22,7 +23,13 @@ def _with_secret(created: clients.NewClient) -> tuple[dict[str, Any], int, dict[
 
 
 @operation(
-    bp, "", "GET", access="admin", summary="List clients", responses={200: "clients (never their secrets)"}
+    bp,
+    "",
+    "GET",
+    access="admin",
+    summary="List clients",
+    responses={200: "clients (never their secrets)"},
+    model=ClientList,
 )
 def list_clients(principal: Principal) -> Any:
     return {"clients": [clients.client_view(client) for client in clients.list_clients(current_session())]}
@@ -36,6 +43,11 @@ def list_clients(principal: Principal) -> Any:
     body=ClientCreateRequest,
     summary="Register a client; its secret is in this answer only",
     responses={201: "The client with client_id and client_secret", 409: "The name is taken"},
+    model=ClientWithSecret,
+    links={
+        "RotateSecret": Link("admin_clients.rotate_secret", {"name": "$response.body#/name"}),
+        "RemoveClient": Link("admin_clients.remove_client", {"name": "$response.body#/name"}),
+    },
 )
 def add_client(body: ClientCreateRequest, principal: Principal) -> Any:
     created = clients.add_client(
@@ -60,6 +72,7 @@ def add_client(body: ClientCreateRequest, principal: Principal) -> Any:
     access="admin",
     summary="Remove a client; its sessions and pending transactions end",
     responses={204: "Removed", 404: "No such client"},
+    path_schemas={"name": CLIENT_NAME},
 )
 def remove_client(name: str, principal: Principal) -> Any:
     clients.remove_client(current_session(), runtime(), name=name, actor=actor())
@@ -72,7 +85,13 @@ def remove_client(name: str, principal: Principal) -> Any:
     "POST",
     access="admin",
     summary="Give a client a new secret (the old one stops working at once)",
-    responses={201: "The client with its new client_secret", 404: "No such client"},
+    responses={
+        201: "The client with its new client_secret",
+        404: "No such client",
+        409: "A public client has no secret",
+    },
+    model=ClientWithSecret,
+    path_schemas={"name": CLIENT_NAME},
 )
 def rotate_secret(name: str, principal: Principal) -> Any:
     return _with_secret(clients.rotate_secret(current_session(), runtime(), name=name, actor=actor()))

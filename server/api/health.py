@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from server.api import metrics
 from server.api.context import runtime
 from server.api.contract import operation
+from server.api.responses import Health, Readiness
 from server.db import current_session
 from server.db_timeouts import shorter_database_waits
 from server.errors import RateLimitStoreUnavailable
@@ -37,6 +38,8 @@ _NOT_A_SERVICE = ("memory", "database")
     "GET",
     summary="Liveness: the process answers (no dependency is checked)",
     responses={200: "ok"},
+    model=Health,
+    uses_database=False,
 )
 def healthz() -> Any:
     return {"status": "ok"}
@@ -52,6 +55,7 @@ def healthz() -> Any:
         503: "The database (database_unavailable) or the rate-limit store "
         "(rate_limit_store_unavailable) is not reachable",
     },
+    model=Readiness,
 )
 def readyz() -> Any:
     with shorter_database_waits(READINESS_ANSWER_SECONDS):
@@ -76,6 +80,7 @@ def _shared_limiters() -> list[Limiter]:
     "GET",
     summary="Prometheus metrics",
     responses={200: "text exposition format"},
+    uses_database=False,
     response_media="text/plain",
 )
 def prometheus_metrics() -> Any:

@@ -8,6 +8,7 @@ from flask import Blueprint
 
 from server.api.context import actor, runtime
 from server.api.contract import operation
+from server.api.responses import RecoveryCodes, RecoveryCodesLeft
 from server.db import current_session
 from server.services import recovery_codes
 from server.services.sessions import Principal
@@ -22,6 +23,7 @@ bp = Blueprint("recovery", __name__, url_prefix="/api/v1/recovery-codes")
     access="step_up",
     summary="Create a new set of recovery codes (shown once; any earlier set stops working)",
     responses={201: "codes: ten single-use codes"},
+    model=RecoveryCodes,
 )
 def create_codes(principal: Principal) -> Any:
     codes = recovery_codes.create_recovery_codes(
@@ -37,6 +39,7 @@ def create_codes(principal: Principal) -> Any:
     access="user",
     summary="How many recovery codes are left",
     responses={200: "remaining: the number of unused codes"},
+    model=RecoveryCodesLeft,
 )
 def count_codes(principal: Principal) -> Any:
     return {

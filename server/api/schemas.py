@@ -9,7 +9,24 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from server.services.clients import CLIENT_NAME as CLIENT_NAME_PATTERN
+from server.services.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from server.services.users import USERNAME_PATTERN
+
+# What `_printable` lets through, for the document (a JSON Schema cannot name lone surrogates, which JSON
+# parsers other than Python's refuse anyway).
+CONTROL_CHARACTERS = "\\u0000-\\u001f\\u007f-\\u009f"
+PRINTABLE_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
+# An absolute http(s) URI with a host, without fragment or wildcard (server.services.clients checks it
+# again). A host in brackets (an IPv6 literal) is left out: only the server can tell one is an address.
+_URI_CHARACTER = f"[^#*\\s{CONTROL_CHARACTERS}]"
+_USERINFO_CHARACTER = f"[^/?#*\\[\\]@\\s{CONTROL_CHARACTERS}]"
+_HOST_CHARACTER = f"[^/?#*\\[\\]@:\\s{CONTROL_CHARACTERS}]"
+REDIRECT_URI_PATTERN = (
+    f"^https?://({_USERINFO_CHARACTER}*@)?{_HOST_CHARACTER}+(:[0-9]*)?([/?]{_URI_CHARACTER}*)?$"
+)
 
 
 def _printable(text: str) -> str:
@@ -18,17 +35,78 @@ def _printable(text: str) -> str:
     return text
 
 
-Text = Annotated[str, AfterValidator(_printable)]
-Username = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
-Password = Annotated[str, Field(min_length=1, max_length=1024)]
-Code = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_printable)]
+def _integral(value: Any) -> Any:
+    """JSON has one number type: `6.0` is the integer 6 to JSON Schema, and so it is here."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integral = BeforeValidator(_integral)
+PrintableCheck = AfterValidator(_printable)
+Text = Annotated[str, PrintableCheck, Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})]
+Username = Annotated[Text, Field(min_length=1, max_length=64)]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+Code = Annotated[Text, Field(min_length=1, max_length=32)]
 TransactionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-RecoveryCode = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
+RecoveryCode = Annotated[Text, Field(min_length=1, max_length=64)]
 Credential = Annotated[dict[str, Any], Field(description="PublicKeyCredential JSON (WebAuthn L3 toJSON())")]
+RedirectUri = Annotated[
+    Text,
+    Field(
+        min_length=1,
+        max_length=2000,
+        description="an absolute http(s) URI without fragment or wildcard",
+        json_schema_extra={"pattern": REDIRECT_URI_PATTERN},
+    ),
+]
+
+# Path parameters, as the document states them (a value outside them names nothing: 404).
+TOKEN_ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+USERNAME_PATH: dict[str, Any] = {"type": "string", "pattern": USERNAME_PATTERN.pattern}
+CLIENT_NAME: dict[str, Any] = {"type": "string", "pattern": CLIENT_NAME_PATTERN.pattern}
+
+
+def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`X | None` as a required member: X alone."""
+    branches = [branch for branch in schema.get("anyOf", [schema]) if branch.get("type") != "null"]
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+def forms_schema(schema: dict[str, Any], forms: list[tuple[list[str], list[str]]]) -> None:
+    """Replaces a body's schema by the forms it may take, each (required, optional) member names: what a
+    model validator enforces and a flat object schema cannot say. A member is given a value or left out
+    (`refuse_nulls`): null would blur which form was meant."""
+    properties = schema.pop("properties")
+    for key in ("required", "additionalProperties", "type"):
+        schema.pop(key, None)
+    schema["anyOf"] = [
+        _closed({name: _non_null(properties[name]) for name in [*required, *optional]}, required)
+        for required, optional in forms
+    ]
+
+
+def refuse_nulls(body: BaseModel) -> None:
+    """For bodies whose forms are told apart by which members are present (see `forms_schema`)."""
+    nulls = sorted(name for name in body.model_fields_set if getattr(body, name) is None)
+    if nulls:
+        raise ValueError(f"{', '.join(nulls)}: give a value or leave it out (not null)")
 
 
 class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+def _verify_forms(schema: dict[str, Any]) -> None:
+    answers: list[tuple[list[str], list[str]]] = [(["transaction_id", name], []) for name in ANSWER_FIELDS]
+    forms_schema(schema, [*answers, (["username"], []), (["username", "otp"], ["password"])])
+
+
+def _activate_forms(schema: dict[str, Any]) -> None:
+    forms_schema(schema, [(["otp"], []), (["credential"], [])])
 
 
 class Query(BaseModel):
@@ -54,6 +132,8 @@ class VerifyRequest(Body):
     one-step `username` + `otp` (+ optional `password`); or `username` alone to start a transaction. The last
     two need client authentication."""
 
+    model_config = ConfigDict(json_schema_extra=_verify_forms)
+
     transaction_id: TransactionId | None = None
     username: Username | None = None
     password: Password | None = None
@@ -69,6 +149,7 @@ class VerifyRequest(Body):
 
     @model_validator(mode="after")
     def _one_form(self) -> VerifyRequest:
+        refuse_nulls(self)
         answers = [name for name in ANSWER_FIELDS if getattr(self, name) is not None]
         if self.transaction_id is not None:
             if self.username is not None or self.password is not None or len(answers) != 1:
@@ -88,11 +169,29 @@ class LogoutRequest(Body):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
 
+def _token_create_forms(schema: dict[str, Any]) -> None:
+    """A security key takes a description only (the OTP options at their defaults are tolerated)."""
+    properties = schema["properties"]
+    otp = {**properties, "type": {"enum": ["totp", "hotp"]}}
+    key = {
+        "type": {"const": "webauthn"},
+        "algorithm": {"const": "SHA1"},
+        "digits": {"const": 6},
+        "period": {"const": 30},
+        "description": properties["description"],
+    }
+    for key_ in ("properties", "required", "additionalProperties", "type"):
+        schema.pop(key_, None)
+    schema["anyOf"] = [_closed(otp, ["type"]), _closed(key, ["type"])]
+
+
 class TokenCreateRequest(Body):
+    model_config = ConfigDict(json_schema_extra=_token_create_forms)
+
     type: Literal["totp", "hotp", "webauthn"]
     algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
-    digits: Literal[6, 8] = 6
-    period: Literal[30, 60] = 30
+    digits: Annotated[Literal[6, 8], Integral] = 6
+    period: Annotated[Literal[30, 60], Integral] = 30
     description: Annotated[Text, Field(max_length=128)] = ""
 
     @model_validator(mode="after")
@@ -104,33 +203,38 @@ class TokenCreateRequest(Body):
 
 
 class TokenActivateRequest(Body):
+    model_config = ConfigDict(json_schema_extra=_activate_forms)
+
     otp: Code | None = None
     credential: Credential | None = None
 
     @model_validator(mode="after")
     def _one_answer(self) -> TokenActivateRequest:
+        refuse_nulls(self)
         if (self.otp is None) == (self.credential is None):
             raise ValueError("give exactly one of otp or credential")
         return self
 
 
 class ClientCreateRequest(Body):
-    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    name: Annotated[str, Field(pattern=CLIENT_NAME_PATTERN.pattern)]
     audience: Annotated[Text, Field(min_length=1, max_length=255)] | None = None
     allow: list[Literal["otp", "fob", "webauthn"]] | None = None
-    redirect_uris: list[Annotated[Text, Field(min_length=1, max_length=2000)]] = []
+    redirect_uris: list[RedirectUri] = []
     public: bool = False
     require: Literal["mfa", "phishing-resistant"] | None = None
     first_party: bool = False
 
 
 class TemporaryCodeRequest(Body):
-    ttl: Annotated[int, Field(ge=60, le=30 * 86_400, description="seconds the code stays valid")] = 3600
+    ttl: Annotated[
+        int, Field(ge=60, le=30 * 86_400, description="seconds the code stays valid"), Integral
+    ] = 3600
 
 
 class UserCreateRequest(Body):
-    username: Username
-    password: Password | None = None
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN.pattern)]
+    password: NewPassword | None = None
     role: Literal["user", "admin"] = "user"
 
 

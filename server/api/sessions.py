@@ -11,6 +11,7 @@ from server.api import metrics
 from server.api.auth import authenticate_client
 from server.api.context import actor, runtime
 from server.api.contract import operation
+from server.api.responses import Challenge, LoginAnswer, Me, Session, VerifyAnswer
 from server.api.schemas import LoginRequest, LogoutRequest, PasskeyLoginRequest, RefreshRequest, VerifyRequest
 from server.db import current_session
 from server.errors import TokenwardError
@@ -40,6 +41,7 @@ def challenge_json(challenge: login.SecondFactorChallenge, status: str = "second
     "POST",
     body=LoginRequest,
     summary="Check a password and start the second factor",
+    model=LoginAnswer,
     responses={
         200: "A second-factor transaction, or an enroll-only session",
         401: "Invalid credentials",
@@ -66,6 +68,7 @@ def login_password(body: LoginRequest) -> Any:
     "POST",
     body=PasskeyLoginRequest,
     summary="Start a usernameless login with a discoverable credential (passkey)",
+    model=Challenge,
     responses={200: "A transaction with WebAuthn request options (no allowCredentials)", 429: "Rate limited"},
 )
 def passkey_login(body: PasskeyLoginRequest) -> Any:
@@ -80,6 +83,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     client_auth=True,
     summary="Answer a second-factor transaction; or, as a registered client (HTTP Basic), verify a user's "
     "one-time code in one step or start a transaction for a username",
+    model=VerifyAnswer,
     responses={
         200: "A session, or a transaction (`username` alone)",
         401: "The answer is not valid, or client authentication failed (`invalid_client`)",
@@ -143,6 +147,7 @@ def run_verify(body: VerifyRequest, *, client: Client | None) -> IssuedSession:
     "POST",
     access="user",
     summary="Start answering the second factor again (step-up), for actions that need a recent one",
+    model=Challenge,
     responses={
         200: "A second-factor transaction; its answer (POST /verify) gives a session that replaces this one",
         401: "Not signed in",
@@ -159,6 +164,7 @@ def step_up(principal: Principal) -> Any:
     "POST",
     body=RefreshRequest,
     summary="Rotate a refresh token",
+    model=Session,
     responses={
         200: SESSION,
         401: "Invalid, expired or reused refresh token (or a directory user the directory no longer lets in)",
@@ -193,6 +199,7 @@ def logout(body: LogoutRequest, principal: Principal) -> Any:
     "GET",
     access="any",
     summary="The signed-in user",
+    model=Me,
     responses={200: "username, role, amr, acr, auth_time, scope, tokens", 401: "Not signed in"},
 )
 def me(principal: Principal) -> Any:

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, Response
 
 from server.api.context import actor, runtime
-from server.api.contract import operation
-from server.api.schemas import TokenActivateRequest, TokenCreateRequest
+from server.api.contract import Link, operation
+from server.api.responses import TokenActivated, TokenCreated, TokenList
+from server.api.schemas import TOKEN_ID, TokenActivateRequest, TokenCreateRequest
 from server.db import current_session
 from server.errors import ValidationFailed
 from server.services import enrollment, qr, tokens, webauthn
@@ -24,6 +25,21 @@ bp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens")
     body=TokenCreateRequest,
     access="enroll",
     summary="Start enrolling a token",
+    model=TokenCreated,
+    links={
+        name: Link(endpoint, {"token_id": "$response.body#/id"})
+        for name, endpoint in (
+            ("QrCode", "tokens.token_qr"),
+            ("Activate", "tokens.activate_token"),
+            ("Remove", "tokens.delete_token"),
+            ("AdminDisable", "admin.disable_token"),
+            ("AdminEnable", "admin.enable_token"),
+            ("AdminUnlock", "admin.unlock_token"),
+            ("AdminResync", "admin.resync_token"),
+            ("AdminAssign", "admin.assign_token"),
+            ("AdminDelete", "admin.delete_token"),
+        )
+    },
     responses={
         201: "The pending token: otpauth_uri, secret and QR (TOTP/HOTP) or WebAuthn creation options",
         409: "Too many tokens",
@@ -72,6 +88,7 @@ def create_token(body: TokenCreateRequest, principal: Principal) -> Any:
     "GET",
     access="session",
     summary="QR code (PNG) of a pending token's URI",
+    path_schemas={"token_id": TOKEN_ID},
     responses={200: "image/png", 404: "No such token", 409: "Not pending"},
     response_media="image/png",
 )
@@ -88,6 +105,8 @@ def token_qr(token_id: str, principal: Principal) -> Any:
     body=TokenActivateRequest,
     access="session",
     summary="Activate a pending token with its first code (or the WebAuthn credential)",
+    model=TokenActivated,
+    path_schemas={"token_id": TOKEN_ID},
     responses={
         200: "The token, active",
         401: "Wrong code",
@@ -116,6 +135,7 @@ def activate_token(token_id: str, body: TokenActivateRequest, principal: Princip
     "GET",
     access="session",
     summary="The caller's tokens (no secrets)",
+    model=TokenList,
     responses={200: "A list of tokens"},
 )
 def list_tokens(principal: Principal) -> Any:
@@ -134,6 +154,7 @@ def list_tokens(principal: Principal) -> Any:
     "DELETE",
     access="step_up",
     summary="Remove one of the caller's tokens",
+    path_schemas={"token_id": TOKEN_ID},
     responses={204: "Removed", 404: "No such token"},
 )
 def delete_token(token_id: str, principal: Principal) -> Any:

@@ -8,6 +8,7 @@ from flask import Blueprint
 
 from server.api.context import runtime
 from server.api.contract import operation
+from server.api.responses import Jwks
 from server.db import current_session
 from server.services.keys import published_keys
 
@@ -23,6 +24,7 @@ JWKS_MAX_AGE_SECONDS = 60
     "GET",
     summary="Public JWT signing keys (current and recently retired)",
     responses={200: "A JSON Web Key Set"},
+    model=Jwks,
 )
 def jwks() -> Any:
     rt = runtime()

@@ -16,7 +16,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from server.api.auth import bearer_token, cookie_names
 from server.api.context import actor, runtime
-from server.api.contract import operation
+from server.api.contract import Answer, operation
+from server.api.responses import OAuthError, OAuthTokens, ProviderMetadata, RevocationAnswer, UserInfo
 from server.db import current_session
 from server.errors import InvalidToken, Unauthenticated
 from server.oidc.discovery import discovery_document
@@ -29,6 +30,7 @@ bp = Blueprint("oidc", __name__)
 well_known = Blueprint("oidc_discovery", __name__, url_prefix="/.well-known")
 # Our own parameter on the continuation of a `prompt=login` request: the session must be newer than this.
 AUTHENTICATED_AFTER = "tw_authenticated_after"
+HTML_ERROR = Answer("The request is not valid (an error page for the person, text/html)", media="text/html")
 
 
 def _provider() -> Any:
@@ -48,6 +50,8 @@ def _pages_get_a_csrf_value(response: Response) -> Response:
     "GET",
     summary="OpenID Connect Discovery: the provider's endpoints and what it supports",
     responses={200: "The provider metadata (OpenID Connect Discovery 1.0)"},
+    model=ProviderMetadata,
+    uses_database=False,
 )
 def configuration() -> Any:
     return discovery_document(runtime().settings.public_url), 200, {"Cache-Control": "public, max-age=300"}
@@ -78,7 +82,7 @@ def _continuation(params: dict[str, str]) -> str:
     responses={
         200: "The sign-in or consent page (text/html)",
         302: "Back to the client's redirect_uri with a code or an error",
-        400: "A bad client_id or redirect_uri (text/html, no redirect)",
+        400: HTML_ERROR,
     },
     response_media="text/html",
 )
@@ -183,7 +187,7 @@ def _form_csrf_ok() -> bool:
     responses={
         200: "The sign-in page again, when the session no longer suffices (text/html)",
         302: "Back to the client with a code or access_denied",
-        400: "Bad request (text/html)",
+        400: HTML_ERROR,
     },
     response_media="text/html",
 )
@@ -218,9 +222,11 @@ def consent() -> Any:
     summary="OpenID Connect token endpoint: authorization_code (with PKCE) and refresh_token grants",
     responses={
         200: "Tokens (and an ID token for scope openid)",
-        400: "An OAuth 2.0 error",
-        401: "invalid_client",
+        400: Answer("An OAuth 2.0 error (RFC 6749 5.2): invalid_request, invalid_grant, …", OAuthError),
+        401: Answer("invalid_client", OAuthError),
+        429: "Rate limited (with the other secret checks)",
     },
+    model=OAuthTokens,
 )
 def token() -> Any:
     return _provider().create_token_response()
@@ -231,7 +237,12 @@ def token() -> Any:
     "/oauth2/revoke",
     "POST",
     summary="Token revocation (RFC 7009): ends the session family of the client's access or refresh token",
-    responses={200: "Revoked, or nothing to revoke", 401: "invalid_client"},
+    responses={
+        200: "Revoked, or nothing to revoke",
+        400: Answer("An OAuth 2.0 error (RFC 6749 5.2)", OAuthError),
+        401: Answer("invalid_client", OAuthError),
+    },
+    model=RevocationAnswer,
 )
 def revoke() -> Any:
     return _provider().create_endpoint_response("revocation")
@@ -256,7 +267,8 @@ def _userinfo() -> Any:
     "/oauth2/userinfo",
     "GET",
     summary="OpenID Connect userinfo: sub and preferred_username of a client's access token",
-    responses={200: "The user's claims", 401: "invalid_token"},
+    responses={200: "The user's claims", 401: Answer("invalid_token (RFC 6750 3.1)", OAuthError)},
+    model=UserInfo,
 )
 def userinfo() -> Any:
     return _userinfo()
@@ -267,7 +279,8 @@ def userinfo() -> Any:
     "/oauth2/userinfo",
     "POST",
     summary="OpenID Connect userinfo (POST, as GET)",
-    responses={200: "The user's claims", 401: "invalid_token"},
+    responses={200: "The user's claims", 401: Answer("invalid_token (RFC 6750 3.1)", OAuthError)},
+    model=UserInfo,
 )
 def userinfo_post() -> Any:
     return _userinfo()
@@ -302,6 +315,7 @@ def _origin(uri: str) -> str:
     "GET",
     summary="RP-initiated logout (end_session_endpoint): asks the person to confirm signing out",
     responses={200: "The sign-out confirmation page (text/html)"},
+    uses_database=False,
     response_media="text/html",
 )
 def logout_page() -> Any:
@@ -319,7 +333,11 @@ def logout_page() -> Any:
     "/oauth2/logout",
     "POST",
     summary="RP-initiated logout confirmed: ends the Tokenward browser session and the hinted client session",
-    responses={302: "To post_logout_redirect_uri when allowed", 200: "Signed out (text/html)"},
+    responses={
+        302: "To post_logout_redirect_uri when allowed",
+        200: "Signed out (text/html)",
+        400: HTML_ERROR,
+    },
     response_media="text/html",
 )
 def logout() -> Any:

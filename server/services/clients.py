@@ -124,8 +124,12 @@ def add_client(
 
 def _check_redirect_uri(uri: str) -> None:
     """An absolute http(s) URI without fragment or wildcard: it is matched exactly (OpenID Connect)."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or "*" in uri:
+    try:
+        parts = urlsplit(uri)
+        hostname = parts.hostname
+    except ValueError:  # a bracketed host that is no IPv6 address, or an unclosed bracket
+        hostname = None
+    if parts.scheme not in ("http", "https") or not hostname or parts.fragment or "*" in uri:
         raise ValidationFailed(f"redirect-uri: {uri[:100]!r} is not an absolute http(s) URI without fragment")
     if len(uri) > 2000 or "\n" in uri:
         raise ValidationFailed("redirect-uri: too long")

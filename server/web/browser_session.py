@@ -8,13 +8,14 @@ submit and a same-origin `Origin` header: browsers send one with every POST, so 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from server.api.auth import CsrfFailed, check_csrf, cookie_names
 from server.api.context import actor, runtime, set_principal
 from server.api.contract import operation
+from server.api.responses import Challenge, PageLoginAnswer, PageSignedIn
 from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
 from server.api.sessions import challenge_json, run_verify
 from server.db import current_session
@@ -33,17 +34,12 @@ def _same_site_only() -> None:
     check_csrf()
 
 
-def _signed_in(issued: IssuedSession, *, status: str) -> Response:
+def _signed_in(issued: IssuedSession, *, status: Literal["enroll", "signed_in"]) -> Response:
     """What the page learns of a session: its scope and methods, never a token."""
-    response = jsonify(
-        {
-            "status": status,
-            "scope": issued.scope,
-            "amr": issued.amr,
-            "acr": issued.acr,
-            "expires_in": issued.expires_in,
-        }
+    shown = PageSignedIn(
+        status=status, scope=issued.scope, amr=issued.amr, acr=issued.acr, expires_in=issued.expires_in
     )
+    response = jsonify(shown.model_dump(mode="json"))
     set_session_cookies(response, runtime().settings, issued)
     return response
 
@@ -58,6 +54,7 @@ def _clear_cookies_on_the_way_out() -> None:
     "POST",
     body=LoginRequest,
     summary="Pages: check a password (as POST /api/v1/login); an enroll-only session becomes cookies",
+    model=PageLoginAnswer,
     responses={
         200: "A second-factor transaction, or the enroll status with cookies set",
         401: "Invalid credentials",
@@ -84,6 +81,7 @@ def password_login(body: LoginRequest) -> Any:
     "POST",
     body=PasskeyLoginRequest,
     summary="Pages: start a usernameless passkey login (as POST /api/v1/login/passkey)",
+    model=Challenge,
     responses={
         200: "A WebAuthn transaction without allowCredentials",
         403: "CSRF check failed",
@@ -100,6 +98,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     "POST",
     body=VerifyRequest,
     summary="Pages: answer a second factor (as POST /api/v1/verify); the session becomes cookies",
+    model=PageSignedIn,
     responses={
         200: "Signed in; cookies set",
         401: "The answer is not valid",
@@ -119,6 +118,7 @@ def verify_answer(body: VerifyRequest) -> Any:
     "/refresh",
     "POST",
     summary="Pages: rotate the refresh cookie (as POST /api/v1/token/refresh)",
+    model=PageSignedIn,
     responses={
         200: "Signed in; cookies rotated",
         401: "No or reused refresh cookie; cookies cleared",

@@ -185,12 +185,26 @@ class Operation:
         return f"{self.method} {self.path}"
 
     @property
+    def shapes(self) -> list[dict[str, Any]]:
+        """The object shapes the body may take: its `anyOf` forms, or itself."""
+        body = self.body or {}
+        return list(body.get("anyOf") or [body])
+
+    @property
     def fields(self) -> dict[str, dict[str, Any]]:
-        return dict((self.body or {}).get("properties", {}))
+        """Every member any form names (the first form's schema of it)."""
+        merged: dict[str, dict[str, Any]] = {}
+        for shape in self.shapes:
+            for name, schema in shape.get("properties", {}).items():
+                merged.setdefault(name, schema)
+        return merged
 
     @property
     def required(self) -> tuple[str, ...]:
-        return tuple((self.body or {}).get("required", ()))
+        """The members every form requires."""
+        shapes = self.shapes
+        common = set.intersection(*(set(shape.get("required", ())) for shape in shapes))
+        return tuple(name for name in shapes[0].get("required", ()) if name in common)
 
     def url(self, values: dict[str, str] | None = None, query: str = "") -> str:
         path = self.path

@@ -117,9 +117,26 @@ def test_every_operation_has_a_summary_and_responses(client: FlaskClient) -> Non
         for status, response in responses.items():
             if not response.get("description"):
                 problems.append(f"{where} {status}: no description")
-            if str(status)[0] in "45" and "application/problem+json" not in response.get("content", {}):
+            content = response.get("content", {})
+            if str(status)[0] in "45" and not is_standard_error(path, status, content):
                 problems.append(f"{where} {status}: an error that is not application/problem+json")
+            if str(status)[0] in "245" and status != "204" and not content:
+                problems.append(f"{where} {status}: no body described")
+            for media, described in content.items():
+                if not described.get("schema"):
+                    problems.append(f"{where} {status} {media}: an empty schema")
     assert not problems, "\n".join(problems)
+
+
+def is_standard_error(path: str, status: str, content: dict[str, Any]) -> bool:
+    """problem+json, or at an OAuth/OIDC endpoint what its standard says: an OAuth error object (RFC 6749
+    5.2, RFC 6750 3.1) for programs, an HTML page for the person at the authorization and logout pages."""
+    if "application/problem+json" in content:
+        return True
+    oauth_error = {"$ref": "#/components/schemas/OAuthError"}
+    return path.startswith("/oauth2/") and (
+        content.get("application/json", {}).get("schema") == oauth_error or "text/html" in content
+    )
 
 
 def test_secured_operations_document_their_refusals(client: FlaskClient) -> None:
@@ -274,3 +291,49 @@ def test_problem_bodies_match_the_documented_problem_schema(
         assert answer.status_code >= 400 and answer.mimetype == "application/problem+json"
         errors = [error.message for error in validator.iter_errors(answer.json)]
         assert not errors, (answer.status_code, errors)
+
+
+def test_answers_are_serialized_through_their_declared_models() -> None:
+    """A view's answer passes through its operation's model: a member the model does not declare fails
+    before anything is sent (the document cannot drift from the views), and optional members the view
+    left out stay out rather than becoming nulls."""
+    from pydantic import ValidationError
+
+    from server.api.contract import _serialized
+    from server.api.responses import Health, TokenActivated, TokenList
+
+    with pytest.raises(ValidationError):
+        _serialized({"status": "ok", "undeclared": 1}, Health)
+    with pytest.raises(ValidationError):
+        _serialized({"id": "x", "state": "pending"}, TokenActivated)  # not a value the document allows
+    headers = {"Cache-Control": "no-store"}
+    assert _serialized(({"status": "ok"}, 201, headers), Health) == ({"status": "ok"}, 201, headers)
+    token = {
+        "id": "a" * 32,
+        "type": "totp",
+        "state": "active",
+        "description": "",
+        "created_at": 1.0,
+        "activated_at": None,
+        "last_used_at": None,
+        "locked": False,
+    }
+    assert _serialized({"tokens": [token]}, TokenList) == {"tokens": [token]}
+
+
+def test_links_name_documented_operations_and_their_parameters(client: FlaskClient) -> None:
+    doc = document(client)
+    by_id = {entry["operationId"]: entry for entry in documented_operations(doc).values()}
+    problems, links = [], 0
+    for (path, method), entry in documented_operations(doc).items():
+        for status, response in entry["responses"].items():
+            for name, link in response.get("links", {}).items():
+                links += 1
+                target = by_id.get(link["operationId"])
+                if target is None:
+                    problems.append(f"{method} {path} {status} {name}: no operation {link['operationId']}")
+                    continue
+                known = {parameter["name"] for parameter in target.get("parameters", [])}
+                if unknown := set(link["parameters"]) - known:
+                    problems.append(f"{method} {path} {status} {name}: unknown parameters {unknown}")
+    assert links and not problems, "\n".join(problems)
