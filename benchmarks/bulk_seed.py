@@ -21,7 +21,17 @@ from server.services.crypto import SecretBox
 from server.services.passwords import hash_password
 
 CHUNK_ROWS = 20_000
-USER_COLUMNS = ("id", "uid", "username", "password_hash", "role", "disabled", "created_at", "factor_enrolled_at", "source")
+USER_COLUMNS = (
+    "id",
+    "uid",
+    "username",
+    "password_hash",
+    "role",
+    "disabled",
+    "created_at",
+    "factor_enrolled_at",
+    "source",
+)
 TOKEN_COLUMNS = (
     "id",
     "user_id",
@@ -63,9 +73,9 @@ def driven_indexes(total: int, driven: int) -> list[int]:
     return [int(position * step) for position in range(driven)]
 
 
-def _rows(total: int, driven: set[int], box: SecretBox, password_hash: str, holders: dict[int, Holder]) -> Iterator[
-    tuple[tuple[Any, ...], tuple[Any, ...]]
-]:
+def _rows(
+    total: int, driven: set[int], box: SecretBox, password_hash: str, holders: dict[int, Holder]
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     now = time.time()
     for index in range(total):
         user_id, token_id, key = FIRST_USER_ID + index, secrets.token_hex(16), secrets.token_bytes(20)
@@ -74,7 +84,25 @@ def _rows(total: int, driven: set[int], box: SecretBox, password_hash: str, hold
             holders[index] = Holder(username, key)
         sealed = box.seal(key, associated_data=f"token:{token_id}")
         user = (user_id, secrets.token_hex(16), username, password_hash, "user", False, now, now, "local")
-        token = (token_id, user_id, "hotp", "active", "", sealed, "SHA1", 6, 30, 0, 0, 0, 0, 0, False, now, now)
+        token = (
+            token_id,
+            user_id,
+            "hotp",
+            "active",
+            "",
+            sealed,
+            "SHA1",
+            6,
+            30,
+            0,
+            0,
+            0,
+            0,
+            0,
+            False,
+            now,
+            now,
+        )
         yield user, token
 
 
@@ -118,7 +146,10 @@ def _copy(engine: Engine, chunks: Iterator[tuple[list[Any], list[Any]]]) -> None
     try:
         cursor = raw.cursor()
         for user_rows, token_rows in chunks:
-            for table, columns, rows in (("users", USER_COLUMNS, user_rows), ("tokens", TOKEN_COLUMNS, token_rows)):
+            for table, columns, rows in (
+                ("users", USER_COLUMNS, user_rows),
+                ("tokens", TOKEN_COLUMNS, token_rows),
+            ):
                 with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
                     for row in rows:
                         copy.write_row(row)

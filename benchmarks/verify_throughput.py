@@ -6,11 +6,11 @@
 Seeds `--tokens` users, each with an active HOTP token, in bulk into a fresh database (SQLite in a temporary
 directory, or a schema of its own on the PostgreSQL of `--database-url`), registers a client for the login
 form's HTTP Basic credentials, and starts `tokenward serve` (rate limits off) and, beside it,
-`benchmarks/bare_flask_app.py` (parse JSON, answer JSON) under the same gunicorn command line. Then, for each
-round, `wrk` drives each server in turn for `--seconds` with `benchmarks/verify_wrk.lua`: every wrk thread owns
-one connection and a file of bodies for its own users, each body the next unused HOTP code of its user, so
-every request to Tokenward is one that should be accepted (each round uses users of its own). A warm-up round
-comes first and is not counted.
+`benchmarks/bare_flask_app.py` (parse JSON, answer JSON) under the same gunicorn command line. Then, for
+each round, `wrk` drives each server in turn for `--seconds` with `benchmarks/verify_wrk.lua`: every wrk
+thread owns one connection and a file of bodies for its own users, each body the next unused HOTP code of
+its user, so every request to Tokenward is one that should be accepted (each round uses users of its own).
+A warm-up round comes first and is not counted.
 
 Prints, per round and server: requests/s, median and 99th percentile latency, the share of HTTP 200s, the
 server's CPU time per request (gunicorn master and workers, from /proc) and wrk's CPU use; then the medians
@@ -106,7 +106,9 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def run_wrk(server: ServeProcess, prefix: Path, authorization: Path, *, connections: int, seconds: float) -> Run:
+def run_wrk(
+    server: ServeProcess, prefix: Path, authorization: Path, *, connections: int, seconds: float
+) -> Run:
     argv = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     argv += ["-s", str(WRK_SCRIPT), server.url("/api/v1/verify"), "--", str(prefix), str(authorization)]
     server_before, driver_before = process_tree_cpu_seconds(server.process.pid), children_cpu_seconds()
@@ -148,8 +150,10 @@ def database(url: str | None, directory: Path) -> Iterator[str]:
 def report(name: str, run: Run) -> None:
     print(
         f"  {name:<10} {run.requests:>6} requests in {run.seconds:4.1f} s: {run.rate:7.1f} req/s, "
-        f"p50 {run.p50_ms:5.1f} ms, p99 {run.p99_ms:5.1f} ms, {run.accepted / max(1, run.requests):.1%} HTTP 200, "
-        f"server CPU {run.cpu_ms_per_request:.2f} ms/request, wrk CPU {run.driver_cpu_seconds / run.seconds:.0%}"
+        f"p50 {run.p50_ms:5.1f} ms, p99 {run.p99_ms:5.1f} ms, "
+        f"{run.accepted / max(1, run.requests):.1%} HTTP 200, "
+        f"server CPU {run.cpu_ms_per_request:.2f} ms/request, "
+        f"wrk CPU {run.driver_cpu_seconds / run.seconds:.0%}"
         f"{f', {run.socket_errors} socket errors' if run.socket_errors else ''}"
         f"{' (ran out of fresh codes)' if run.ran_out else ''}"
     )
@@ -178,8 +182,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=4, help="wrk threads, one connection each")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
     parser.add_argument("--worker-class", default="", help="gunicorn worker class of both (e.g. gthread)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker with --worker-class gthread")
-    parser.add_argument("--database-url", default="", help="a PostgreSQL URL (a schema of its own) instead of SQLite")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker with --worker-class gthread"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL URL (a schema of its own) instead of SQLite"
+    )
     args = parser.parse_args()
     driven = args.users * (args.rounds + 1)
     if not args.connections <= args.users or not driven <= args.tokens <= 10_000_000:
@@ -192,10 +200,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     worker_args = f"--worker-class {args.worker_class} --threads {args.threads}" if args.worker_class else ""
+    workers = worker_args or "(worker class of server/gunicorn_config.py)"
+    store = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"{machine()}\ngunicorn --workers {args.workers} {worker_args or '(worker class of server/gunicorn_config.py)'}; "
-        f"wrk, {args.connections} connections; {args.tokens:,} tokens, {args.users} users a round; "
-        f"{args.rounds} rounds of {args.seconds:g} s per server; {'PostgreSQL' if args.database_url else 'SQLite'}"
+        f"{machine()}\ngunicorn --workers {args.workers} {workers}; wrk, {args.connections} connections; "
+        f"{args.tokens:,} tokens, {args.users} users a round; "
+        f"{args.rounds} rounds of {args.seconds:g} s per server; {store}"
     )
     with (
         tempfile.TemporaryDirectory(prefix="tokenward-bench-") as directory,
@@ -214,11 +224,17 @@ def main() -> None:
             env["GUNICORN_CMD_ARGS"] = worker_args  # gunicorn: wins over the config file, loses to argv
         client_id, client_secret = add_client(env, "bench-login-form")  # the console migrates the database
         authorization = tmp / "authorization"
-        authorization.write_text("Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode())
+        authorization.write_text(
+            "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        )
         engine = create_engine(database_url)
         began = time.perf_counter()
         holders = seed(
-            engine, total=args.tokens, driven=args.users * (args.rounds + 1), encryption_key=encryption_key, password=PASSWORD
+            engine,
+            total=args.tokens,
+            driven=args.users * (args.rounds + 1),
+            encryption_key=encryption_key,
+            password=PASSWORD,
         )
         engine.dispose()
         print(f"seeded {args.tokens:,} users and tokens in {time.perf_counter() - began:.1f} s")
@@ -228,10 +244,15 @@ def main() -> None:
         )
         (tmp / "bare-metrics").mkdir()
         bare_argv = gunicorn_argv(
-            "benchmarks.bare_flask_app:app", bind="127.0.0.1:0", workers=args.workers, control_socket=tmp / "bare.ctl"
+            "benchmarks.bare_flask_app:app",
+            bind="127.0.0.1:0",
+            workers=args.workers,
+            control_socket=tmp / "bare.ctl",
         )
         bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
-        bare = servers.enter_context(ServeProcess.launch(bare_argv, bare_env, log_path=tmp / "bare.log", cwd=ROOT))
+        bare = servers.enter_context(
+            ServeProcess.launch(bare_argv, bare_env, log_path=tmp / "bare.log", cwd=ROOT)
+        )
 
         results: dict[str, list[Run]] = {"tokenward": [], "bare flask": []}
         for round_number in range(args.rounds + 1):
@@ -262,8 +283,11 @@ def summarise(results: dict[str, list[Run]]) -> None:
     for name, (rate, p99, cpu) in medians.items():
         print(f"  {name:<10} {rate:7.1f} req/s, p99 {p99:5.1f} ms, server CPU {cpu:.2f} ms/request")
     (rate, _, cpu), (bare_rate, _, bare_cpu) = medians["tokenward"], medians["bare flask"]
-    ratios = [run.rate / other.rate for run, other in zip(results["tokenward"], results["bare flask"], strict=True)]
-    print(f"ratio tokenward/bare by requests/s: {rate / bare_rate:.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    ratios = [
+        run.rate / other.rate for run, other in zip(results["tokenward"], results["bare flask"], strict=True)
+    ]
+    rounds = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    print(f"ratio tokenward/bare by requests/s: {rate / bare_rate:.2f} (rounds: {rounds})")
     print(f"ratio bare/tokenward by server CPU per request: {bare_cpu / cpu:.2f}")
 
 
