@@ -225,6 +225,7 @@ class OtpFactor:
 
     method = "otp"
     answer_field = "otp"
+    refusal_may_write = False  # it writes only the consuming UPDATE, and only on a match
     token_types: tuple[str, ...] = ("totp", "hotp")
 
     def challenge(
