@@ -150,7 +150,7 @@ def _copy(engine: Engine, chunks: Iterator[tuple[list[Any], list[Any]]]) -> None
                 ("users", USER_COLUMNS, user_rows),
                 ("tokens", TOKEN_COLUMNS, token_rows),
             ):
-                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
         raw.commit()

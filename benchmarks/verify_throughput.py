@@ -259,7 +259,7 @@ def main() -> None:
             seconds = args.seconds if round_number else args.warmup_seconds
             per_thread = int(MAX_RATE * seconds / args.connections) + 1
             prefix = tmp / f"bodies-{round_number}"
-            share = holders[round_number * args.users : (round_number + 1) * args.users]
+            share = holders[round_number :: args.rounds + 1]  # each round spread over all the tokens
             write_bodies(prefix, share, threads=args.connections, per_thread=per_thread)
             print(f"round {round_number}" + (" (warm-up, not counted)" if not round_number else ""))
             for name, server in (("tokenward", tokenward), ("bare flask", bare)):
