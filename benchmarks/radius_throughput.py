@@ -170,6 +170,8 @@ def main() -> None:
                 str(ROOT / "benchmarks" / "verify_throughput.py"),
                 "--seconds",
                 str(options.http_seconds),
+                "--rounds",
+                "1",
                 "--workers",
                 str(options.workers),
             ],

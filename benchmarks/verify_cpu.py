@@ -30,7 +30,7 @@ from server.app import create_app  # noqa: E402
 from server.clock import FrozenClock  # noqa: E402
 from server.config import RateLimits, Settings  # noqa: E402
 from server.migrations import upgrade_schema  # noqa: E402
-from tests.accounts import Accounts, PhoneToken  # noqa: E402
+from tests.accounts import Accounts, PhoneToken, login_form_credentials  # noqa: E402
 
 
 def main() -> None:
@@ -59,10 +59,13 @@ def main() -> None:
             name = f"user{index}"
             phones.append((name, accounts.user_with_phone(name, type="hotp")))
         client = app.test_client()
+        credentials = login_form_credentials(app)  # a registered client's HTTP Basic, as a login form sends
 
         def one(index: int) -> None:
             name, phone = phones[index % len(phones)]
-            response = client.post("/api/v1/verify", json={"username": name, "otp": phone.code(0)})
+            response = client.post(
+                "/api/v1/verify", json={"username": name, "otp": phone.code(0)}, headers=credentials
+            )
             assert response.status_code == 200, response.json
 
         for index in range(min(200, args.requests)):  # warm up: imports, caches, statement compilation

@@ -1,160 +1,93 @@
 """Throughput of the one-step `POST /api/v1/verify {username, otp}` of `tokenward serve`, against bare Flask.
 
-    .venv/bin/python benchmarks/verify_throughput.py [--users 50] [--seconds 10] [--connections 4]
+    .venv/bin/python benchmarks/verify_throughput.py [--tokens 1000] [--users 200] [--rounds 3] \
+        [--seconds 10] [--connections 4] [--workers 2] [--worker-class sync] [--database-url URL]
 
-Starts `tokenward serve --workers 2` on SQLite in a temporary directory (rate limits off), creates the
-users over the admin API and enrolls an HOTP token for each over the self-service API, then drives the
-one-step verify with valid codes from a separate process: several connections, each owning a share of
-the users, so that a user's requests are serialized and every code is the next one of that user's counter.
-Then the same driver runs for the same time against `benchmarks/bare_flask_app.py` (parse JSON, answer
-JSON) under the same gunicorn command line (workers, sync worker class, timeout, access log, hooks).
+Seeds `--tokens` users, each with an active HOTP token, in bulk into a fresh database (SQLite in a temporary
+directory, or a schema of its own on the PostgreSQL of `--database-url`), registers a client for the login
+form's HTTP Basic credentials, and starts `tokenward serve` (rate limits off) and, beside it,
+`benchmarks/bare_flask_app.py` (parse JSON, answer JSON) under the same gunicorn command line. Then, for
+each round, `wrk` drives each server in turn for `--seconds` with `benchmarks/verify_wrk.lua`: every wrk
+thread owns one connection and a file of bodies for its own users, each body the next unused HOTP code of
+its user, so every request to Tokenward is one that should be accepted (each round uses users of its own).
+A warm-up round comes first and is not counted.
 
-Prints requests/s, median and 99th percentile latency and the accepted count of each, the server's CPU
-time per request (gunicorn master and workers, from /proc) and the driver's CPU use, and the ratios of the
-rates and of the CPU costs (the latter is steadier on a busy machine). Bounded by --seconds and
---max-requests; loopback only; asserts nothing. `--database-url` runs Tokenward on a fresh PostgreSQL
-schema instead of SQLite.
+Prints, per round and server: requests/s, median and 99th percentile latency, the share of HTTP 200s, the
+server's CPU time per request (gunicorn master and workers, from /proc) and wrk's CPU use; then the medians
+of the rounds and the ratios. Asserts nothing; loopback only.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import json
 import os
 import platform
+import resource
 import secrets
+import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pyotp
-import requests
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the test helpers live in the repository, not the package
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.bulk_seed import Holder, seed  # noqa: E402
 from provisioning.serve import gunicorn_argv  # noqa: E402
-from tests.e2e.serve_process import (  # noqa: E402
-    PASSWORD,
-    ServeProcess,
-    add_client,
-    add_user,
-    bearer,
-    enroll_token,
-    server_env,
-)
+from tests.e2e.serve_process import PASSWORD, ServeProcess, add_client, server_env  # noqa: E402
 
-ADMIN = "bench-admin"
-REQUEST_TIMEOUT_SECONDS = 10
-
-
-@dataclass
-class Holder:
-    """A user and the HOTP counter of the next code their token shows."""
-
-    username: str
-    secret: str
-    counter: int
+WRK_SCRIPT = Path(__file__).with_name("verify_wrk.lua")
+MAX_RATE = 5000  # requests/s a server could possibly reach here: bodies are written for this many
 
 
 @dataclass
 class Run:
-    latencies: list[float] = field(default_factory=list)  # seconds, one per request
-    outcomes: Counter[int] = field(default_factory=Counter)  # HTTP status → count
-    seconds: float = 0.0
-    driver_cpu_seconds: float = 0.0  # CPU time of the driver process (all its threads)
-    server_cpu_seconds: float = float("nan")  # CPU time of the gunicorn master and workers (Linux only)
+    requests: int
+    seconds: float
+    accepted: int
+    p50_ms: float
+    p99_ms: float
+    server_cpu_seconds: float
+    driver_cpu_seconds: float
+    socket_errors: int
+    ran_out: bool
 
     @property
     def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
+        return self.requests / self.seconds if self.seconds else 0.0
 
-    def percentile(self, fraction: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.server_cpu_seconds / max(1, self.requests) * 1000
 
 
-def _drive_connection(
-    base_url: str,
-    holders: list[Holder],
-    seconds: float,
-    budget: int,
-    start: threading.Barrier,
-    authorization: str,
-) -> Run:
-    """One keep-alive capable connection cycling through its own users, so each user's codes stay in
-    order. gunicorn's sync workers close every connection after the response; http.client reconnects."""
-    parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(
-        parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_SECONDS
-    )
-    headers = {"Content-Type": "application/json", "Authorization": authorization}
-    otps = [pyotp.HOTP(holder.secret) for holder in holders]
-    run = Run()
-    start.wait()
-    deadline = time.perf_counter() + seconds
-    index = 0
-    try:
-        while len(run.latencies) < budget and time.perf_counter() < deadline:
-            holder, otp = holders[index % len(holders)], otps[index % len(holders)]
-            index += 1
-            body = json.dumps({"username": holder.username, "otp": otp.at(holder.counter)})
-            started = time.perf_counter()
-            connection.request("POST", "/api/v1/verify", body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            run.latencies.append(time.perf_counter() - started)
-            run.outcomes[response.status] += 1
-            if response.status == 200:
+def write_bodies(prefix: Path, holders: list[Holder], *, threads: int, per_thread: int) -> None:
+    """`prefix.<thread>`: one body a line, cycling through the thread's users, each code its user's next."""
+    for thread in range(threads):
+        share = holders[thread::threads]
+        otps = [pyotp.HOTP(base64.b32encode(holder.key).decode()) for holder in share]
+        with Path(f"{prefix}.{thread}").open("w") as bodies:
+            for line in range(per_thread):
+                holder, otp = share[line % len(share)], otps[line % len(share)]
+                bodies.write(json.dumps({"username": holder.username, "otp": otp.at(holder.counter)}) + "\n")
                 holder.counter += 1
-    finally:
-        connection.close()
-    return run
 
 
-def drive(
-    base_url: str,
-    holders: list[Holder],
-    connections: int,
-    seconds: float,
-    max_requests: int,
-    authorization: str,
-) -> Run:
-    """Runs in a separate process, so that the driver's own work is not done by the server's
-    interpreter: `connections` threads for `seconds`, at most `max_requests` requests in all. Each request
-    carries `authorization`: a registered client's Basic credentials, as a login form sends them."""
-    shares = [holders[index::connections] for index in range(connections)]
-    start = threading.Barrier(connections + 1)
-    with ThreadPoolExecutor(max_workers=connections) as pool:
-        futures = [
-            pool.submit(
-                _drive_connection, base_url, share, seconds, max_requests // connections, start, authorization
-            )
-            for share in shares
-        ]
-        start.wait()
-        began, cpu_began = time.perf_counter(), time.process_time()
-        runs = [future.result() for future in futures]
-    total = Run(seconds=time.perf_counter() - began, driver_cpu_seconds=time.process_time() - cpu_began)
-    for run in runs:
-        total.latencies += run.latencies
-        total.outcomes += run.outcomes
-    return total
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def process_tree_cpu_seconds(pid: int) -> float:
@@ -173,56 +106,31 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def drive_elsewhere(
-    server: ServeProcess,
-    holders: list[Holder],
-    connections: int,
-    seconds: float,
-    max_requests: int,
-    authorization: str,
+def run_wrk(
+    server: ServeProcess, prefix: Path, authorization: Path, *, connections: int, seconds: float
 ) -> Run:
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        pool.submit(time.sleep, 0).result()  # the driver process is up before the server's CPU is counted
-        cpu_before = process_tree_cpu_seconds(server.process.pid)
-        run = pool.submit(
-            drive, server.base_url, holders, connections, seconds, max_requests, authorization
-        ).result(timeout=seconds + 60)
-        run.server_cpu_seconds = process_tree_cpu_seconds(server.process.pid) - cpu_before
-        return run
-
-
-def admin_session(http: requests.Session, base_url: str) -> dict[str, str]:
-    """A full admin session: the console's admin enrolls an HOTP token and signs in with it."""
-    token = enroll_token(http, base_url, ADMIN, kind="hotp")
-    challenge = http.post(f"{base_url}/api/v1/login", json={"username": ADMIN, "password": PASSWORD}).json()
-    answer = {"transaction_id": challenge["transaction_id"], "otp": token.next_hotp()}
-    session = http.post(f"{base_url}/api/v1/verify", json=answer)
-    session.raise_for_status()
-    return bearer(session.json())
-
-
-def create_holders(base_url: str, admin: dict[str, str], count: int) -> list[Holder]:
-    def one(index: int) -> Holder:
-        username = f"bench-{index:04d}"
-        with requests.Session() as http:
-            created = http.post(
-                f"{base_url}/api/v1/admin/users",
-                json={"username": username, "password": PASSWORD},
-                headers=admin,
-                timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-            created.raise_for_status()
-            token = enroll_token(http, base_url, username, kind="hotp")
-        return Holder(username, token.secret, token.next_counter)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:  # Argon2 hashing on the server dominates setup
-        return list(pool.map(one, range(count)))
+    argv = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
+    argv += ["-s", str(WRK_SCRIPT), server.url("/api/v1/verify"), "--", str(prefix), str(authorization)]
+    server_before, driver_before = process_tree_cpu_seconds(server.process.pid), children_cpu_seconds()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    server_cpu = process_tree_cpu_seconds(server.process.pid) - server_before
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return Run(
+        requests=figures["requests"],
+        seconds=figures["duration_us"] / 1e6,
+        accepted=figures["accepted"],
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        server_cpu_seconds=server_cpu,
+        driver_cpu_seconds=children_cpu_seconds() - driver_before,
+        socket_errors=figures["socket_errors"],
+        ran_out=bool(figures["ran_out"]),
+    )
 
 
 @contextmanager
 def database(url: str | None, directory: Path) -> Iterator[str]:
-    """A new SQLite file (default), or a new schema on the given PostgreSQL, dropped afterwards; the server
-    migrates it when it starts."""
+    """A new SQLite file (default), or a new schema on the given PostgreSQL, dropped afterwards."""
     if not url:
         yield f"sqlite:///{directory / 'tokenward.db'}"
         return
@@ -240,15 +148,14 @@ def database(url: str | None, directory: Path) -> Iterator[str]:
 
 
 def report(name: str, run: Run) -> None:
-    refused = [f"{count} x HTTP {status}" for status, count in sorted(run.outcomes.items()) if status != 200]
     print(
-        f"{name:<10} {len(run.latencies):>6} requests in {run.seconds:4.1f} s: {run.rate:7.1f} req/s, "
-        f"p50 {run.percentile(0.50) * 1000:6.1f} ms, p99 {run.percentile(0.99) * 1000:6.1f} ms, "
-        f"{run.outcomes.get(200, 0)} accepted{' (' + ', '.join(refused) + ')' if refused else ''}"
-    )
-    print(
-        f"{'':<10} server CPU {run.server_cpu_seconds / max(1, len(run.latencies)) * 1000:.2f} ms/request, "
-        f"driver CPU {run.driver_cpu_seconds / run.seconds:.0%} of a core"
+        f"  {name:<10} {run.requests:>6} requests in {run.seconds:4.1f} s: {run.rate:7.1f} req/s, "
+        f"p50 {run.p50_ms:5.1f} ms, p99 {run.p99_ms:5.1f} ms, "
+        f"{run.accepted / max(1, run.requests):.1%} HTTP 200, "
+        f"server CPU {run.cpu_ms_per_request:.2f} ms/request, "
+        f"wrk CPU {run.driver_cpu_seconds / run.seconds:.0%}"
+        f"{f', {run.socket_errors} socket errors' if run.socket_errors else ''}"
+        f"{' (ran out of fresh codes)' if run.ran_out else ''}"
     )
 
 
@@ -261,70 +168,127 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{os.cpu_count()} cores ({model}), load average {load}, Python {platform.python_version()}"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=1000, help="users seeded, each with an HOTP token")
+    parser.add_argument("--users", type=int, default=200, help="users driven per round (spread over all)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (each server once a round)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each server is driven a round")
+    parser.add_argument("--warmup-seconds", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=4, help="wrk threads, one connection each")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
+    parser.add_argument("--worker-class", default="", help="gunicorn worker class of both (e.g. gthread)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker with --worker-class gthread"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL URL (a schema of its own) instead of SQLite"
+    )
+    args = parser.parse_args()
+    driven = args.users * (args.rounds + 1)
+    if not args.connections <= args.users or not driven <= args.tokens <= 10_000_000:
+        parser.error("need connections <= users and users * (rounds + 1) <= tokens <= 10,000,000")
+    if not 0 < args.seconds <= 300:
+        parser.error("need 0 < seconds <= 300")
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=50, help="users, each with an HOTP token")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long each server is driven")
-    parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the driver")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="upper bound per server")
-    parser.add_argument(
-        "--database-url",
-        default="",
-        help="a PostgreSQL URL to run on (a schema of its own) instead of SQLite",
-    )
-    args = parser.parse_args()
-    if not 1 <= args.connections <= args.users <= 10_000 or not 0 < args.seconds <= 300:
-        parser.error("need 1 <= connections <= users <= 10000 and 0 < seconds <= 300")
-
+    args = parse_args()
+    worker_args = f"--worker-class {args.worker_class} --threads {args.threads}" if args.worker_class else ""
+    workers = worker_args or "(worker class of server/gunicorn_config.py)"
+    store = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"{machine()}; gunicorn --workers {args.workers} (sync); {args.connections} connections; "
-        f"{args.users} users; {args.seconds:g} s per server; "
-        f"{'PostgreSQL' if args.database_url else 'SQLite'}"
+        f"{machine()}\ngunicorn --workers {args.workers} {workers}; wrk, {args.connections} connections; "
+        f"{args.tokens:,} tokens, {args.users} users a round; "
+        f"{args.rounds} rounds of {args.seconds:g} s per server; {store}"
     )
     with (
         tempfile.TemporaryDirectory(prefix="tokenward-bench-") as directory,
         database(args.database_url, Path(directory)) as database_url,
+        ExitStack() as servers,
     ):
         tmp = Path(directory)
+        encryption_key = secrets.token_bytes(32)
         env = server_env(
             instance_dir=tmp / "instance",
             database_url=database_url,
-            encryption_key=secrets.token_hex(32),
+            encryption_key=encryption_key.hex(),
             rate_limits="off",
         )
-        add_user(env, ADMIN, admin=True)
-        client_id, client_secret = add_client(env, "bench-login-form")
-        authorization = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
-        with ServeProcess.start(env, log_path=tmp / "tokenward.log", workers=args.workers) as server:
-            with requests.Session() as http:
-                admin = admin_session(http, server.base_url)
-            holders = create_holders(server.base_url, admin, args.users)
-            tokenward = drive_elsewhere(
-                server, holders, args.connections, args.seconds, args.max_requests, authorization
-            )
-        report("tokenward", tokenward)
+        if worker_args:
+            env["GUNICORN_CMD_ARGS"] = worker_args  # gunicorn: wins over the config file, loses to argv
+        client_id, client_secret = add_client(env, "bench-login-form")  # the console migrates the database
+        authorization = tmp / "authorization"
+        authorization.write_text(
+            "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        )
+        engine = create_engine(database_url)
+        began = time.perf_counter()
+        holders = seed(
+            engine,
+            total=args.tokens,
+            driven=args.users * (args.rounds + 1),
+            encryption_key=encryption_key,
+            password=PASSWORD,
+        )
+        engine.dispose()
+        print(f"seeded {args.tokens:,} users and tokens in {time.perf_counter() - began:.1f} s")
 
-        bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
+        tokenward = servers.enter_context(
+            ServeProcess.start(env, log_path=tmp / "tokenward.log", workers=args.workers)
+        )
         (tmp / "bare-metrics").mkdir()
-        argv = gunicorn_argv(
+        bare_argv = gunicorn_argv(
             "benchmarks.bare_flask_app:app",
             bind="127.0.0.1:0",
             workers=args.workers,
             control_socket=tmp / "bare.ctl",
         )
-        with ServeProcess.launch(argv, bare_env, log_path=tmp / "bare.log", cwd=ROOT) as bare_server:
-            bare = drive_elsewhere(
-                bare_server, holders, args.connections, args.seconds, args.max_requests, authorization
-            )
-        report("bare flask", bare)
-    if bare.rate:
-        print(f"ratio tokenward/bare: {tokenward.rate / bare.rate:.2f} (requests/s)")
-        per_request = [run.server_cpu_seconds / max(1, len(run.latencies)) for run in (tokenward, bare)]
-        print(f"server CPU per request, bare/tokenward: {per_request[1] / per_request[0]:.2f}")
+        bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "bare-metrics")}
+        bare = servers.enter_context(
+            ServeProcess.launch(bare_argv, bare_env, log_path=tmp / "bare.log", cwd=ROOT)
+        )
+
+        results: dict[str, list[Run]] = {"tokenward": [], "bare flask": []}
+        for round_number in range(args.rounds + 1):
+            seconds = args.seconds if round_number else args.warmup_seconds
+            per_thread = int(MAX_RATE * seconds / args.connections) + 1
+            prefix = tmp / f"bodies-{round_number}"
+            share = holders[round_number :: args.rounds + 1]  # each round spread over all the tokens
+            write_bodies(prefix, share, threads=args.connections, per_thread=per_thread)
+            print(f"round {round_number}" + (" (warm-up, not counted)" if not round_number else ""))
+            for name, server in (("tokenward", tokenward), ("bare flask", bare)):
+                run = run_wrk(server, prefix, authorization, connections=args.connections, seconds=seconds)
+                report(name, run)
+                if round_number:
+                    results[name].append(run)
+    summarise(results)
+
+
+def summarise(results: dict[str, list[Run]]) -> None:
+    medians = {
+        name: (
+            statistics.median(run.rate for run in runs),
+            statistics.median(run.p99_ms for run in runs),
+            statistics.median(run.cpu_ms_per_request for run in runs),
+        )
+        for name, runs in results.items()
+    }
+    print("medians of the rounds:")
+    for name, (rate, p99, cpu) in medians.items():
+        print(f"  {name:<10} {rate:7.1f} req/s, p99 {p99:5.1f} ms, server CPU {cpu:.2f} ms/request")
+    (rate, _, cpu), (bare_rate, _, bare_cpu) = medians["tokenward"], medians["bare flask"]
+    ratios = [
+        run.rate / other.rate for run, other in zip(results["tokenward"], results["bare flask"], strict=True)
+    ]
+    rounds = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    print(f"ratio tokenward/bare by requests/s: {rate / bare_rate:.2f} (rounds: {rounds})")
+    print(f"ratio bare/tokenward by server CPU per request: {bare_cpu / cpu:.2f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.errors import ConfigurationError, TokenwardError
-from server.services.audit import Actor
+from server.services.actors import Actor
 
 if TYPE_CHECKING:
     from server.services.runtime import Runtime

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -37,9 +37,12 @@ from provisioning.console import (
     settings_from_env,
     wants_progress,
 )
-from provisioning.fob_provision import STEPS, Provisioned, ProvisionFailed, StepReporter, provision_fob
-from server.db import current_session
-from server.services import fob, tokens
+
+if TYPE_CHECKING:
+    from provisioning.fob_provision import Provisioned, StepReporter
+
+# The database layer and the services are imported inside the commands that use them: `fob respond` and
+# `fob emulate` only talk to a device, and should start without them.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -136,6 +139,9 @@ def _describe(attached: AttachedFob) -> dict[str, Any]:
 @expected_errors
 def list_fobs(symlink_dir: Path, as_json: bool) -> None:
     """Attached fobs: port, serial number, provisioned or blank, and the user whose token it is."""
+    from server.db import current_session
+    from server.services import tokens
+
     views = [_describe(attached) for attached in attached_fobs(symlink_dir=symlink_dir)]
     with service_context() as rt:
         for view in views:
@@ -163,6 +169,8 @@ def list_fobs(symlink_dir: Path, as_json: bool) -> None:
 @contextmanager
 def _step_display(enabled: bool) -> Iterator[StepReporter]:
     """A rich progress display of the provisioning steps, on stderr so that `--json` stays clean."""
+    from provisioning.fob_provision import STEPS
+
     if not enabled:
         yield lambda step: None
         return
@@ -193,6 +201,9 @@ def provision(
     port: str, username: str, suite: str, description: str | None, progress: bool | None, as_json: bool
 ) -> None:
     """Write a fresh secret into a blank fob, check that it answers, and store its token: all or nothing."""
+    from provisioning.fob_provision import ProvisionFailed, provision_fob
+    from server.db import current_session
+
     show = wants_progress(progress, as_json=as_json)
     with service_context() as rt, SerialFob(port) as driver, _step_display(show) as report:
         try:
@@ -266,6 +277,9 @@ def respond(port: str, challenge: str, counter: int | None, time_step: int | Non
 @fob_errors
 def wipe(port: str, yes: bool) -> None:
     """Erase the fob's secret; the token that used it (if any) is disabled."""
+    from server.db import current_session
+    from server.services import fob, tokens
+
     if not yes:
         fail("wiping erases the fob's secret for good; add --yes to do it")
     with SerialFob(port) as driver:

@@ -9,23 +9,11 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from server.models import AuditEvent
+from server.services.actors import Actor as Actor  # re-exported: the services name actors from here
 
 # A Core INSERT, built once: an audit row is written on every attempt and is never read back in the request,
 # so the ORM's unit of work (object state, flush ordering, identity map) is pure overhead here.
 _INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting, and from where: an HTTP client, or the console."""
-
-    name: str
-    client_ip: str = ""
-    request_id: str = ""
-
-    @classmethod
-    def console(cls) -> Actor:
-        return cls(name="console", client_ip="console")
 
 
 def record_event(

@@ -29,6 +29,9 @@ class Factor(Protocol):
     method: str  # the name listed in a transaction's `methods`
     answer_field: str  # the verify body field that carries the answer
     token_types: tuple[str, ...]
+    # Whether a refused answer may leave writes behind (a key's sign count, a cloned key disabled): then the
+    # check runs in a savepoint that a refusal rolls back. A factor that writes only on acceptance needs none.
+    refusal_may_write: bool
 
     def challenge(
         self, session: Session, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]

@@ -152,6 +152,7 @@ class FobFactor:
 
     method = "fob"
     answer_field = "fob_response"
+    refusal_may_write = True
     token_types: tuple[str, ...] = ("fob",)
 
     def challenge(

@@ -9,13 +9,31 @@ TOKENWARD_LOCKOUT_RELEASE_MAX); an administrator's unlock releases it at once, a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import and_, case, or_, update
+from sqlalchemy import Float, Integer, Table, and_, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
 from server.models import Token
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
+
+# Counting a guess, built once as a Core statement (it runs on every verify; building it per call cost more
+# Python than running it).
+_TOKENS = cast(Table, Token.__table__)
+_RELEASED = and_(_TOKENS.c.locked_until.is_not(None), _TOKENS.c.locked_until <= bindparam("now", type_=Float))
+_CLAIM_GUESSES = (
+    update(_TOKENS)
+    .where(
+        _TOKENS.c.id.in_(bindparam("token_ids", expanding=True)),
+        or_(_TOKENS.c.fail_count < bindparam("threshold", type_=Integer), _RELEASED),
+    )
+    .values(
+        fail_count=case((_RELEASED, 1), else_=_TOKENS.c.fail_count + 1),
+        locked_until=case((_RELEASED, None), else_=_TOKENS.c.locked_until),
+    )
+    .returning(_TOKENS.c.id)
+)
 
 
 def is_locked(token: Token, *, threshold: int, now: float) -> bool:
@@ -34,20 +52,12 @@ def claim_guesses(session: Session, rt: Runtime, *, tokens: Sequence[Token]) -> 
     caller commits the count with the attempt's outcome). A released lock starts counting afresh."""
     if not tokens:
         return []
-    now, threshold = rt.now(), rt.settings.lockout_threshold
-    released = and_(Token.locked_until.is_not(None), Token.locked_until <= now)
-    claimed = set(
-        session.scalars(
-            update(Token)
-            .where(Token.id.in_([token.id for token in tokens]), or_(Token.fail_count < threshold, released))
-            .values(
-                fail_count=case((released, 1), else_=Token.fail_count + 1),
-                locked_until=case((released, None), else_=Token.locked_until),
-            )
-            .returning(Token.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    parameters = {
+        "token_ids": [token.id for token in tokens],
+        "now": rt.now(),
+        "threshold": rt.settings.lockout_threshold,
+    }
+    claimed = set(session.execute(_CLAIM_GUESSES, parameters).scalars())
     return [token for token in tokens if token.id in claimed]
 
 

@@ -65,12 +65,35 @@ def base32_secret(key: bytes) -> str:
     return base64.b32encode(key).decode().rstrip("=")
 
 
+class _KeyedHOTP(pyotp.HOTP):
+    """pyotp's HOTP on a key already decoded: pyotp decodes its base32 secret again for every code it
+    generates, and a window check generates one per candidate."""
+
+    def __init__(self, key: bytes, **options: Any) -> None:
+        self._key = key
+        super().__init__(base64.b32encode(key).decode(), **options)
+
+    def byte_secret(self) -> bytes:
+        return self._key
+
+
+class _KeyedTOTP(pyotp.TOTP):
+    """pyotp's TOTP on a key already decoded (see _KeyedHOTP)."""
+
+    def __init__(self, key: bytes, **options: Any) -> None:
+        self._key = key
+        super().__init__(base64.b32encode(key).decode(), **options)
+
+    def byte_secret(self) -> bytes:
+        return self._key
+
+
 def _otp(token: Token, key: bytes) -> pyotp.OTP:
     digest = getattr(hashlib, ALGORITHMS[token.algorithm or "SHA1"])
-    secret, digits = base64.b32encode(key).decode(), token.digits or 6
+    digits = token.digits or 6
     if token.type == "totp":
-        return pyotp.TOTP(secret, digits=digits, digest=digest, interval=token.period or 30)
-    return pyotp.HOTP(secret, digits=digits, digest=digest)
+        return _KeyedTOTP(key, digits=digits, digest=digest, interval=token.period or 30)
+    return _KeyedHOTP(key, digits=digits, digest=digest)
 
 
 def provisioning_uri(
@@ -209,6 +232,7 @@ class OtpFactor:
 
     method = "otp"
     answer_field = "otp"
+    refusal_may_write = False  # it writes only the consuming UPDATE, and only on a match
     token_types: tuple[str, ...] = ("totp", "hotp")
 
     def challenge(

@@ -231,17 +231,19 @@ def _check_factor(
         raise _hidden(factor, TokenLocked()) if anonymous else TokenLocked()
     # A savepoint: a wrong answer undoes what the factor wrote but keeps the counted guesses. (A factor may
     # end the transaction itself, as a cloned key's disabling does; then the savepoint is gone already.)
-    savepoint = session.begin_nested()
+    # A factor whose refusals write nothing (OTP) needs none: two statements fewer on every verify.
+    savepoint = session.begin_nested() if factor.refusal_may_write else None
     try:
         accepted = factor.verify(session, rt, transaction=transaction, tokens=claimed, answer=answer)
     except TokenwardError as err:
-        if savepoint.is_active:
+        if savepoint is not None and savepoint.is_active:
             savepoint.rollback()
         lock_exhausted(session, rt, token_ids=[token.id for token in claimed])
         if anonymous and not isinstance(err, ReplayedOtp):
             raise _hidden(factor, err) from err
         raise
-    savepoint.commit()
+    if savepoint is not None:
+        savepoint.commit()
     clear_locks(session, token=accepted.token)
     return accepted
 

@@ -212,6 +212,7 @@ class WebauthnFactor:
 
     method = "webauthn"
     answer_field = "credential"
+    refusal_may_write = True
     token_types: tuple[str, ...] = ("webauthn",)
 
     def challenge(

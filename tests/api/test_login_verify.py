@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 import pyotp
 import pytest
+from sqlalchemy import event, select
 
+from server.db import db
+from server.errors import InvalidOtp, ReplayedOtp
+from server.models import Token
+from server.services import otp
 from tests.accounts import PASSWORD, Accounts, audit_events, bearer, login_form_credentials
 
 
@@ -202,3 +209,34 @@ def test_disabled_user_cannot_log_in(accounts: Accounts) -> None:
     )
     assert login.status_code == 401
     assert one_step.status_code == 401
+
+
+def test_an_otp_refusal_changes_no_row(accounts: Accounts) -> None:
+    """The OTP factor runs without a savepoint (`refusal_may_write = False`): a wrong code, and a code that a
+    concurrent request used first, change no row; else a refusal would commit that change with the guess."""
+    phone = accounts.user_with_phone("alice", type="hotp")
+    with accounts.app.app_context():  # the token as a concurrent request read it, before the code was used
+        stale = list(db.session.scalars(select(Token).where(Token.id == phone.token_id)))
+        db.session.expunge_all()
+        db.session.rollback()
+    used = phone.code(0)
+    assert accounts.client.post("/api/v1/verify", json={"username": "alice", "otp": used}).status_code == 200
+    window = {pyotp.HOTP(phone.secret).at(counter) for counter in range(phone.counter + 20)}
+    wrong = next(code for number in range(1_000_000) if (code := f"{number:06d}") not in window)
+    changed: list[str] = []
+
+    def count_writes(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if cursor.rowcount > 0 and statement.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            changed.append(statement)
+
+    with accounts.app.app_context():
+        session, rt = db.session, accounts.app.extensions["tokenward"]
+        event.listen(db.engine, "after_cursor_execute", count_writes)
+        try:
+            for answer, refusal in ((wrong, InvalidOtp), (used, ReplayedOtp)):
+                with pytest.raises(refusal):
+                    otp.FACTOR.verify(session, rt, transaction=None, tokens=stale, answer=answer)
+        finally:
+            event.remove(db.engine, "after_cursor_execute", count_writes)
+            session.rollback()
+    assert changed == []
