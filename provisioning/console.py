@@ -104,10 +104,13 @@ def service_context(
             rt: Runtime = app.extensions["tokenward"]
             if check_key:
                 check_encryption_key(current_session(), rt.box)
-            yield rt
         except TokenwardError as err:
             fail(err.detail)
-        except (OperationalError, InterfaceError) as err:  # unreachable, or stopped answering mid-way
+        except (OperationalError, InterfaceError) as err:
+            fail(database_failure(err))
+        try:
+            yield rt  # the command's own errors are its to word (`expected_errors`, a file's name first…)
+        except (OperationalError, InterfaceError) as err:  # the database stopped answering mid-way
             fail(database_failure(err))
 
 

@@ -276,8 +276,8 @@ class AuditQuery(PageQuery):
 
 class PasswordChangeRequest(Body):
     current_password: Annotated[str, Field(max_length=1024, description="empty for a user who has none")]
-    new_password: Password
+    new_password: NewPassword
 
 
 class PasswordResetRequest(Body):
-    password: Password
+    password: NewPassword
