@@ -143,8 +143,6 @@ class Settings:
     webauthn_trust_anchors: str = (
         ""  # a directory or file of PEM CA certificates; empty: attestation not verified
     )
-    # Fob time suites: accept this many time steps either side of now.
-    fob_time_window: int = 1
     # User directory (LDAP / Active Directory) beside the local users; no URL: local users only.
     ldap_url: str = ""  # space-separated, tried in order: the next one when one does not answer
     ldap_bind_dn: str = ""  # the service account that searches; empty: anonymous search

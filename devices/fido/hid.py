@@ -1,30 +1,20 @@
-"""Security keys on USB (CTAP HID, through python-fido2), and the one way to open "an authenticator".
+"""Security keys on USB (CTAP HID, through python-fido2).
 
-Everything else programs against `fido2.ctap.CtapDevice`; which one it gets is configuration, a location in
-the manner of pyserial's URLs:
-
-- ``hid:`` the first attached security key, ``hid:/dev/hidraw3`` that one;
-- ``soft:`` a fresh in-memory `SoftAuthenticator`, ``soft:/path/state.json`` the one living in that file.
-
+Everything else programs against `fido2.ctap.CtapDevice`: a `SoftAuthenticator` stands in for a key in tests.
 On Linux a key is a /dev/hidraw* node; udev-rules/ gives the service's group access to FIDO devices.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from fido2.ctap import CtapDevice, CtapError
+from fido2.ctap import CtapError
 from fido2.hid import ConnectionFailure, CtapHidDevice, get_descriptor, list_descriptors, open_connection
 from fido2.hid.base import HidDescriptor
 
 from devices.fido.errors import NoSecurityKey, SecurityKeyUnavailable
-from devices.fido.soft_authenticator import SoftAuthenticator
 
-__all__ = ["SecurityKeyInfo", "list_security_keys", "open_authenticator", "open_security_key"]
-
-HID_SCHEME = "hid:"
-SOFT_SCHEME = "soft:"
+__all__ = ["SecurityKeyInfo", "list_security_keys", "open_security_key"]
 
 
 @dataclass(frozen=True)
@@ -71,13 +61,3 @@ def open_security_key(path: str | None = None) -> CtapHidDevice:
         raise NoSecurityKey(f"no security key at {path}") from err
     except (OSError, ValueError, ConnectionFailure, CtapError) as err:
         raise SecurityKeyUnavailable(f"the security key could not be opened: {err}") from err
-
-
-def open_authenticator(location: str = HID_SCHEME) -> CtapDevice:
-    """A `CtapDevice` for a location (see the module docstring): a real key or the software authenticator."""
-    if location.startswith(HID_SCHEME):
-        return open_security_key(location.removeprefix(HID_SCHEME) or None)
-    if location.startswith(SOFT_SCHEME):
-        state_file = location.removeprefix(SOFT_SCHEME)
-        return SoftAuthenticator(state_file=Path(state_file) if state_file else None)
-    raise ValueError(f"not an authenticator location (hid:[PATH] or soft:[STATE_FILE]): {location!r}")

@@ -31,7 +31,7 @@ class OtpEnrollment:
 def otpauth_uri(rt: Runtime, *, token: Token, username: str, key: bytes) -> str:
     return otp.provisioning_uri(
         token_type=token.type,
-        secret=otp.base32_secret(key),
+        key=key,
         issuer=rt.settings.otp_issuer,
         username=username,
         algorithm=token.algorithm or "SHA1",

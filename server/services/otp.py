@@ -6,9 +6,7 @@ import base64
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import quote
 
 import pyotp
 from sqlalchemy import Float, Integer, Table, bindparam, or_, update
@@ -49,13 +47,6 @@ _CONSUME_COUNTER = (
 )
 
 
-@dataclass(frozen=True)
-class OtpAccepted:
-    token_id: str
-    time_step: int | None = None
-    counter: int | None = None
-
-
 def new_secret() -> bytes:
     return base64.b32decode(pyotp.random_base32(SECRET_BASE32_CHARS))
 
@@ -71,7 +62,7 @@ class _KeyedHOTP(pyotp.HOTP):
 
     def __init__(self, key: bytes, **options: Any) -> None:
         self._key = key
-        super().__init__(base64.b32encode(key).decode(), **options)
+        super().__init__(base32_secret(key), **options)
 
     def byte_secret(self) -> bytes:
         return self._key
@@ -82,7 +73,7 @@ class _KeyedTOTP(pyotp.TOTP):
 
     def __init__(self, key: bytes, **options: Any) -> None:
         self._key = key
-        super().__init__(base64.b32encode(key).decode(), **options)
+        super().__init__(base32_secret(key), **options)
 
     def byte_secret(self) -> bytes:
         return self._key
@@ -99,7 +90,7 @@ def _otp(token: Token, key: bytes) -> pyotp.OTP:
 def provisioning_uri(
     *,
     token_type: str,
-    secret: str,
+    key: bytes,
     issuer: str,
     username: str,
     algorithm: str,
@@ -107,18 +98,17 @@ def provisioning_uri(
     period: int,
     counter: int = 0,
 ) -> str:
-    """otpauth:// URI (Key Uri Format). Label `issuer:username`; defaults omitted so phone apps stay happy."""
-    label = quote(f"{issuer}:{username}", safe=":@")
-    params = [f"secret={secret.rstrip('=')}", f"issuer={quote(issuer, safe='')}"]
-    if algorithm != "SHA1":
-        params.append(f"algorithm={algorithm}")
-    if digits != 6:
-        params.append(f"digits={digits}")
-    if token_type == "totp" and period != 30:
-        params.append(f"period={period}")
-    if token_type == "hotp":
-        params.append(f"counter={counter}")
-    return f"otpauth://{token_type}/{label}?{'&'.join(params)}"
+    """otpauth:// URI (Key Uri Format), pyotp's: label `issuer:username`, secret in base32 without padding,
+    defaults omitted so phone apps stay happy."""
+    options: dict[str, Any] = {
+        "digits": digits,
+        "digest": getattr(hashlib, ALGORITHMS[algorithm]),
+        "name": username,
+        "issuer": issuer,
+    }
+    if token_type == "totp":
+        return _KeyedTOTP(key, interval=period, **options).provisioning_uri()
+    return _KeyedHOTP(key, initial_count=counter, **options).provisioning_uri()
 
 
 def normalise_code(code: str, *, digits: int | None = None) -> str:
@@ -152,40 +142,34 @@ def find_match(
     return found
 
 
-def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> OtpAccepted:
+def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> None:
     """Marks step/counter `value` used by one conditional UPDATE; 0 rows means someone used it first."""
     query = _CONSUME_TIME_STEP if token.type == "totp" else _CONSUME_COUNTER
     if rows_changed(session.execute(query, {"token_id": token.id, "value": value, "now": rt.now()})) != 1:
         raise ReplayedOtp()
-    if token.type == "totp":
-        return OtpAccepted(token.id, time_step=value)
-    return OtpAccepted(token.id, counter=value)
 
 
-def check_code_if_matches(
-    session: Session, rt: Runtime, *, token: Token, key: bytes, code: str
-) -> OtpAccepted | None:
-    """Consumes `code` if it is valid for `token` (not committed); None if it is not this token's code;
+def check_code_if_matches(session: Session, rt: Runtime, *, token: Token, key: bytes, code: str) -> bool:
+    """Consumes `code` if it is valid for `token` (not committed): True; False if it is not this token's code;
     ReplayedOtp if it was valid but already used."""
     settings = rt.settings
     value = find_match(rt, token, key, code, window=settings.totp_window, lookahead=settings.hotp_lookahead)
     if value is None:
-        return None
+        return False
     if token.type == "totp" and token.last_time_step is not None and value <= token.last_time_step:
         raise ReplayedOtp()
     if token.type == "hotp" and value < token.counter:
         raise ReplayedOtp()
-    return consume(session, rt, token=token, value=value)
+    consume(session, rt, token=token, value=value)
+    return True
 
 
-def check_code(session: Session, rt: Runtime, *, token: Token, key: bytes, code: str) -> OtpAccepted:
+def check_code(session: Session, rt: Runtime, *, token: Token, key: bytes, code: str) -> None:
     """Verifies and consumes `code` for one token (not committed: the caller commits it with the rest)."""
-    accepted = check_code_if_matches(
+    if not check_code_if_matches(
         session, rt, token=token, key=key, code=normalise_code(code, digits=token.digits)
-    )
-    if accepted is None:
+    ):
         raise InvalidOtp()
-    return accepted
 
 
 def resync(rt: Runtime, *, token: Token, key: bytes, first_code: str, second_code: str) -> int:
@@ -261,7 +245,7 @@ class OtpFactor:
             except ReplayedOtp as err:  # another of the user's tokens may still take the code
                 replayed = err
                 continue
-            if accepted is not None:
+            if accepted:
                 return Accepted(token=token, amr=("otp",))
         raise replayed or InvalidOtp()
 

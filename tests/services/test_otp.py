@@ -119,7 +119,7 @@ def test_otpauth_uri_round_trips_through_pyotp(
     secret = otp.base32_secret(key)
     uri = otp.provisioning_uri(
         token_type=token_type,
-        secret=secret,
+        key=key,
         issuer=issuer,
         username=username,
         algorithm=algorithm,

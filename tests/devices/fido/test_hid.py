@@ -1,4 +1,4 @@
-"""Opening "an authenticator" by location: the soft authenticator, or USB keys (none in CI)."""
+"""USB security keys through python-fido2 (none in CI: typed errors), and the soft key's state file."""
 
 from __future__ import annotations
 
@@ -12,21 +12,14 @@ from devices.fido.soft_authenticator import SoftAuthenticator
 from tests.devices.fido.relying_party import RelyingParty, credential_of
 
 
-def test_soft_locations(rp: RelyingParty, state_file: Path) -> None:
-    assert isinstance(hid.open_authenticator("soft:"), SoftAuthenticator)
-    first = hid.open_authenticator(f"soft:{state_file}")
-    credential = credential_of(rp.register(first))
-    rp.login(hid.open_authenticator(f"soft:{state_file}"), [credential])
-
-
-def test_an_unknown_location() -> None:
-    with pytest.raises(ValueError, match="not an authenticator location"):
-        hid.open_authenticator("usb:0")
+def test_a_soft_key_outlives_its_object_in_its_state_file(rp: RelyingParty, state_file: Path) -> None:
+    credential = credential_of(rp.register(SoftAuthenticator(state_file=state_file)))
+    rp.login(SoftAuthenticator(state_file=state_file), [credential])
 
 
 def test_a_missing_hid_path(tmp_path: Path) -> None:
     with pytest.raises((NoSecurityKey, SecurityKeyUnavailable)):
-        hid.open_authenticator(f"hid:{tmp_path / 'hidraw99'}")
+        hid.open_security_key(str(tmp_path / "hidraw99"))
 
 
 def test_no_key_attached_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
