@@ -44,6 +44,21 @@ def record_event(
     )
 
 
+def record_failure(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: float,
+    target: str = "",
+    reason: str = "",
+) -> None:
+    """Audits a refused attempt and commits it at once: the caller raises next, and the request's rollback
+    must not take the audit row with it."""
+    record_event(session, actor=actor, action=action, result="failure", now=now, target=target, reason=reason)
+    session.commit()
+
+
 @dataclass(frozen=True)
 class AuditPage:
     events: list[AuditEvent]

@@ -11,7 +11,7 @@ from server.errors import Conflict, EnrollmentExpired, InvalidOtp, ReplayedOtp
 from server.models import Token, User, new_id
 from server.services import otp
 from server.services.account_state import factor_activated
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.runtime import Runtime
 from server.services.token_secrets import seal_secret, token_secret
 from server.services.tokens import is_pending_expired
@@ -116,16 +116,14 @@ def activate_otp(session: Session, rt: Runtime, *, token: Token, code: str, acto
         otp.check_code(session, rt, token=token, key=token_secret(rt, token), code=code)
     except (InvalidOtp, ReplayedOtp) as err:
         session.rollback()
-        record_event(
+        record_failure(
             session,
             actor=actor,
             action="token.activate",
-            result="failure",
             now=rt.now(),
             target=f"token:{token.id}",
             reason=err.code,
         )
-        session.commit()
         raise
     session.refresh(token)
     token.state = "active"

@@ -25,7 +25,7 @@ from server.db import rows_changed
 from server.errors import Conflict, InvalidFobResponse, TokenwardError, ValidationFailed
 from server.models import LoginTransaction, Token, User, new_id
 from server.services.account_state import factor_activated
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.enrollment import MAX_TOKENS_PER_USER, count_tokens
 from server.services.factors import Accepted
 from server.services.runtime import Runtime
@@ -298,13 +298,11 @@ def _new_fob_token(
 
 
 def _audit_failure(session: Session, rt: Runtime, *, actor: Actor, serial: str, reason: str) -> None:
-    record_event(
+    record_failure(
         session,
         actor=actor,
         action="token.provision",
-        result="failure",
         now=rt.now(),
         target=f"serial:{serial}",
         reason=reason,
     )
-    session.commit()

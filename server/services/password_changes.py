@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import InvalidCredentials, PasswordInDirectory
 from server.models import User
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.passwords import MAX_PASSWORD_LENGTH, hash_password, password_matches
 from server.services.runtime import Runtime
 from server.services.sessions import revoke_user_sessions
@@ -41,16 +41,14 @@ def change_own_password(
     else:
         proved = password_matches(user.password_hash, current_password)
     if not proved:
-        record_event(
+        record_failure(
             session,
             actor=actor,
             action="user.password.change",
-            result="failure",
             now=rt.now(),
             target=user.username,
             reason=InvalidCredentials.code,
         )
-        session.commit()
         raise InvalidCredentials("The current password is not right")
     user.password_hash = hash_password(new_password)
     revoke_user_sessions(session, rt, user_id=user.id, keep_family_id=keep_family_id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from server.db import rows_changed
 from server.models import AuditEvent
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_failure
 from server.services.users import find_user
 
 ACTION = "ratelimit.refused"
@@ -49,5 +49,4 @@ def record_refusal(
         if rows_changed(updated) == 1:
             session.commit()
             return
-    record_event(session, actor=actor, action=ACTION, result="failure", now=now, target=target, reason=REASON)
-    session.commit()
+    record_failure(session, actor=actor, action=ACTION, now=now, target=target, reason=REASON)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from server.errors import TokenwardError
 from server.models import Token, User, new_id
 from server.services.account_state import factor_activated
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.runtime import Runtime
 from server.services.seed_files import (
     Progress,
@@ -106,16 +106,14 @@ def import_seed_file(
         raise
     except TokenwardError as err:
         session.rollback()
-        record_event(
+        record_failure(
             session,
             actor=actor,
             action="token.import",
-            result="failure",
             now=rt.now(),
             target=source,
             reason=err.code,
         )
-        session.commit()
         raise
 
 

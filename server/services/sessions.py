@@ -21,7 +21,7 @@ from server.errors import (
 )
 from server.models import Client, RefreshToken, SessionFamily, User
 from server.services.assurance import FULL_SCOPE
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.directory_standing import confirm_directory_standing
 from server.services.keys import ALGORITHM
 from server.services.runtime import Runtime
@@ -252,16 +252,14 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
         session.rollback()
         if reused and family is not None:
             revoke_family(session, rt, family_id=family.id)
-        record_event(
+        record_failure(
             session,
             actor=actor,
             action="session.refresh",
-            result="failure",
             now=now,
             target=user.username if user else "",
             reason=RefreshTokenReused.code if reused else RefreshTokenInvalid.code,
         )
-        session.commit()
         raise RefreshTokenReused() if reused else RefreshTokenInvalid()
     record_event(
         session,
@@ -292,16 +290,14 @@ def _confirm_standing(session: Session, rt: Runtime, *, user: User, family_id: s
         session.rollback()
         if isinstance(err, InvalidCredentials):
             revoke_family(session, rt, family_id=family_id)
-        record_event(
+        record_failure(
             session,
             actor=actor,
             action="session.refresh",
-            result="failure",
             now=rt.now(),
             target=username,
             reason=err.audit_reason or err.code,
         )
-        session.commit()
         if isinstance(err, InvalidCredentials):
             raise RefreshTokenInvalid() from err
         raise

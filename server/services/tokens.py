@@ -13,7 +13,7 @@ from server.errors import Conflict, NotFound, ValidationFailed
 from server.models import Token, User
 from server.services import otp
 from server.services.account_state import factor_activated
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.lockout import is_locked, unlock_token
 from server.services.runtime import Runtime
 from server.services.token_secrets import token_secret
@@ -135,16 +135,14 @@ def resync_token(
         )
     except Exception as err:
         session.rollback()
-        record_event(
+        record_failure(
             session,
             actor=actor,
             action="token.resync",
-            result="failure",
             now=rt.now(),
             target=f"token:{token.id}",
             reason=getattr(err, "code", "error"),
         )
-        session.commit()
         raise
     _audit(session, rt, actor, "token.resync", token)
     session.commit()

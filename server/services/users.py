@@ -16,7 +16,7 @@ from server.db import rows_changed
 from server.directories import DirectoryUser
 from server.errors import Conflict, DirectoryUnavailable, InvalidCredentials, NotFound, ValidationFailed
 from server.models import Token, User
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -159,16 +159,14 @@ def authenticate_password(
 
 
 def _refuse(session: Session, rt: Runtime, *, actor: Actor, target: str, reason: str) -> None:
-    record_event(
+    record_failure(
         session,
         actor=actor,
         action="login.password",
-        result="failure",
         now=rt.now(),
         target=target,
         reason=reason,
     )
-    session.commit()
 
 
 def admit_directory_user(session: Session, rt: Runtime, *, found: DirectoryUser, actor: Actor) -> User | None:

@@ -33,7 +33,7 @@ from server.errors import (
 from server.models import Client, LoginTransaction, Token, User
 from server.services import otp
 from server.services.assurance import ENROLL_SCOPE, FULL_SCOPE, Acr, acr_for, amr_for, meets
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.clients import require_method
 from server.services.directory_standing import confirm_directory_standing
 from server.services.factors import Accepted, Factor
@@ -320,16 +320,14 @@ def _owner(session: Session, accepted: Accepted, *, expected: User | None) -> Us
 def _record_failure(
     session: Session, rt: Runtime, *, actor: Actor, action: str, user: User | None, error: TokenwardError
 ) -> None:
-    record_event(
+    record_failure(
         session,
         actor=actor,
         action=action,
-        result="failure",
         now=rt.now(),
         target=user.username if user else "",
         reason=error.audit_reason or error.code,
     )
-    session.commit()
 
 
 def _accept(

@@ -37,7 +37,7 @@ from server.errors import (
 )
 from server.models import LoginTransaction, Token, User, new_id
 from server.services.account_state import factor_activated
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.enrollment import MAX_TOKENS_PER_USER, check_pending, count_tokens
 from server.services.factors import Accepted
 from server.services.lockout import is_locked
@@ -188,16 +188,14 @@ def _verified_registration(rt: Runtime, token: Token, response: RegistrationResp
 def _record_activation_failure(
     session: Session, rt: Runtime, *, token: Token, actor: Actor, reason: str
 ) -> None:
-    record_event(
+    record_failure(
         session,
         actor=actor,
         action="token.activate",
-        result="failure",
         now=rt.now(),
         target=f"token:{token.id}",
         reason=reason,
     )
-    session.commit()
 
 
 def _reason(err: ValueError) -> str:
@@ -300,16 +298,14 @@ def _advance_counter(session: Session, rt: Runtime, *, token: Token, counter: in
         raise InvalidCredential("This security key was used by another login at the same moment")
     session.rollback()
     session.execute(update(Token).where(Token.id == token.id).values(state="disabled"))
-    record_event(
+    record_failure(
         session,
         actor=Actor(name="system"),
         action="token.counter_regression",
-        result="failure",
         now=rt.now(),
         target=f"token:{token.id}",
         reason=CredentialCounterRegressed.code,
     )
-    session.commit()
     log.warning("security key %s presented a non-increasing signature counter; disabled", token.id)
     raise CredentialCounterRegressed()
 
