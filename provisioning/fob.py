@@ -37,6 +37,7 @@ from provisioning.console import (
     settings_from_env,
     wants_progress,
 )
+from server.token_kinds import TokenState, TokenType
 
 if TYPE_CHECKING:
     from provisioning.fob_provision import Provisioned, StepReporter
@@ -289,9 +290,9 @@ def wipe(port: str, yes: bool) -> None:
     with service_context() as rt:
         session = current_session()
         token = fob.fob_token_by_serial(session, serial=serial)
-        if token is not None and token.type == "fob" and token.state == "active":
+        if token is not None and token.type == TokenType.FOB and token.state == TokenState.ACTIVE:
             tokens.set_token_enabled(session, rt, token=token, enabled=False, actor=CONSOLE_ACTOR)
             message += f"; its token {token.id} was disabled"
-        elif token is not None and token.type == "fob":
+        elif token is not None and token.type == TokenType.FOB:
             message += f"; its token {token.id} was already {token.state}"
     out.print(message, markup=False, soft_wrap=True)

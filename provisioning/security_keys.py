@@ -39,6 +39,7 @@ from server.errors import TokenwardError
 from server.models import Token
 from server.services import tokens, users, webauthn
 from server.services.runtime import Runtime
+from server.token_kinds import TokenState, TokenType
 
 LIST_LIMIT = 1_000_000
 
@@ -101,7 +102,7 @@ def _enroll(rt: Runtime, device: CtapDevice, *, username: str, description: str,
     except (FidoError, TokenwardError, KeyboardInterrupt):  # Ctrl-C while the key waits for a touch
         session.rollback()
         pending = tokens.get_token(session, token_id=enrollment.token.id)
-        if pending.state == "pending":
+        if pending.state == TokenState.PENDING:
             tokens.delete_token(session, rt, token=pending, actor=CONSOLE_ACTOR)
         raise
 
@@ -158,7 +159,7 @@ def _enrolled(username: str | None) -> list[dict[str, Any]]:
         session = current_session()
         if username is not None:
             users.get_user(session, username=username)
-        filters = tokens.TokenFilter(username=username, type="webauthn")
+        filters = tokens.TokenFilter(username=username, type=TokenType.WEBAUTHN)
         page = tokens.list_all_tokens(session, rt, filters=filters, limit=LIST_LIMIT, offset=0)
         return [{**tokens.token_view(rt, token, owner=owner), "user": owner} for token, owner in page.tokens]
 

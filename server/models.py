@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import db
+from server.token_kinds import TokenState
 
 
 def new_id() -> str:
@@ -54,8 +55,8 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)  # AES-GCM associated data
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    type: Mapped[str] = mapped_column(String(16))  # totp | hotp | webauthn | fob
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | active | disabled
+    type: Mapped[str] = mapped_column(String(16))  # a TokenType's text
+    state: Mapped[str] = mapped_column(String(16), default=TokenState.PENDING.value)  # a TokenState's text
     description: Mapped[str] = mapped_column(String(128), default="")
     serial: Mapped[str | None] = mapped_column(String(64), unique=True)  # fob / imported token serial
     secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -15,6 +15,7 @@ from server.services.audit import Actor, record_event, record_failure
 from server.services.runtime import Runtime
 from server.services.token_secrets import seal_secret, token_secret
 from server.services.tokens import is_pending_expired
+from server.token_kinds import TokenState, TokenType
 
 # A user with this many tokens must remove one before adding another (bounds table growth per account).
 MAX_TOKENS_PER_USER = 20
@@ -65,11 +66,11 @@ def begin_otp_enrollment(
         id=new_id(),
         user_id=user.id,
         type=token_type,
-        state="pending",
+        state=TokenState.PENDING,
         description=description,
         algorithm=algorithm,
         digits=digits,
-        period=period if token_type == "totp" else None,
+        period=period if token_type == TokenType.TOTP else None,
         counter=0,
         drift_steps=0,
         fail_count=0,
@@ -94,14 +95,18 @@ def begin_otp_enrollment(
 
 def pending_otpauth_uri(rt: Runtime, *, token: Token, user: User) -> str:
     """The URI of a still-pending token (for its QR image); never shown once active or expired."""
-    if token.state != "pending" or token.type not in ("totp", "hotp") or is_pending_expired(rt, token):
+    if (
+        token.state != TokenState.PENDING
+        or token.type not in (TokenType.TOTP, TokenType.HOTP)
+        or is_pending_expired(rt, token)
+    ):
         raise Conflict("The QR code is only shown while the token is pending")
     return otpauth_uri(rt, token=token, username=user.username, key=token_secret(rt, token))
 
 
 def check_pending(session: Session, rt: Runtime, *, token: Token) -> None:
     """Refuses activation of an active or expired token; an expired one is removed."""
-    if token.state != "pending":
+    if token.state != TokenState.PENDING:
         raise Conflict("The token is already active")
     if is_pending_expired(rt, token):
         session.delete(token)
@@ -126,7 +131,7 @@ def activate_otp(session: Session, rt: Runtime, *, token: Token, code: str, acto
         )
         raise
     session.refresh(token)
-    token.state = "active"
+    token.state = TokenState.ACTIVE
     token.activated_at = rt.now()
     factor_activated(session, rt, user_id=token.user_id)
     record_event(

@@ -30,6 +30,7 @@ from server.services.enrollment import MAX_TOKENS_PER_USER, count_tokens
 from server.services.factors import Accepted
 from server.services.runtime import Runtime
 from server.services.token_secrets import seal_secret, token_secret
+from server.token_kinds import TokenState, TokenType
 
 __all__ = [
     "COUNTER_LOOKAHEAD",
@@ -153,7 +154,7 @@ class FobFactor:
     method = "fob"
     answer_field = "fob_response"
     refusal_may_write = True
-    token_types: tuple[str, ...] = ("fob",)
+    token_types: tuple[str, ...] = (TokenType.FOB,)
 
     def challenge(
         self, session: Session, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]
@@ -283,8 +284,8 @@ def _new_fob_token(
     token = Token(
         id=new_id(),  # set before sealing: the id is the seal's associated data
         user_id=user.id,
-        type="fob",
-        state="active",
+        type=TokenType.FOB,
+        state=TokenState.ACTIVE,
         description=description[:128],
         serial=serial,
         digits=parsed.digits,

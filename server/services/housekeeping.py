@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.models import LoginTransaction, OidcCode, RefreshToken, SessionFamily, TemporaryCode, Token
 from server.services.runtime import Runtime
+from server.token_kinds import TokenState
 
 # How often one node sweeps; expired rows are refused anyway, this only bounds table growth.
 SWEEP_INTERVAL_SECONDS = 300
@@ -28,7 +29,7 @@ def purge_expired(session: Session, rt: Runtime) -> None:
     session.execute(delete(OidcCode).where(OidcCode.expires_at < now - rt.settings.refresh_ttl))
     session.execute(
         delete(Token).where(
-            Token.state == "pending",
+            Token.state == TokenState.PENDING,
             Token.created_at <= now - rt.settings.pending_ttl - EXPIRED_ENROLLMENT_GRACE_SECONDS,
         )
     )

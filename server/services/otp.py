@@ -18,6 +18,7 @@ from server.models import LoginTransaction, Token
 from server.services.factors import Accepted
 from server.services.runtime import Runtime
 from server.services.token_secrets import token_secret
+from server.token_kinds import TokenType
 
 ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 SECRET_BASE32_CHARS = 32  # 160 bits, the RFC 4226 recommendation (pyotp refuses < 112 bits)
@@ -82,7 +83,7 @@ class _KeyedTOTP(pyotp.TOTP):
 def _otp(token: Token, key: bytes) -> pyotp.OTP:
     digest = getattr(hashlib, ALGORITHMS[token.algorithm or "SHA1"])
     digits = token.digits or 6
-    if token.type == "totp":
+    if token.type == TokenType.TOTP:
         return _KeyedTOTP(key, digits=digits, digest=digest, interval=token.period or 30)
     return _KeyedHOTP(key, digits=digits, digest=digest)
 
@@ -106,7 +107,7 @@ def provisioning_uri(
         "name": username,
         "issuer": issuer,
     }
-    if token_type == "totp":
+    if token_type == TokenType.TOTP:
         return _KeyedTOTP(key, interval=period, **options).provisioning_uri()
     return _KeyedHOTP(key, initial_count=counter, **options).provisioning_uri()
 
@@ -129,7 +130,7 @@ def find_match(
     a few used counters (behind `token.counter`), so that a reused code can be told from a wrong one. Checks
     every candidate so the time taken does not reveal which one matched."""
     otp = _otp(token, key)
-    if token.type == "totp":
+    if token.type == TokenType.TOTP:
         current = int(rt.now()) // (token.period or 30) + token.drift_steps
         candidates = range(current - window, current + window + 1)
     else:
@@ -144,7 +145,7 @@ def find_match(
 
 def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> None:
     """Marks step/counter `value` used by one conditional UPDATE; 0 rows means someone used it first."""
-    query = _CONSUME_TIME_STEP if token.type == "totp" else _CONSUME_COUNTER
+    query = _CONSUME_TIME_STEP if token.type == TokenType.TOTP else _CONSUME_COUNTER
     if rows_changed(session.execute(query, {"token_id": token.id, "value": value, "now": rt.now()})) != 1:
         raise ReplayedOtp()
 
@@ -156,9 +157,9 @@ def check_code_if_matches(session: Session, rt: Runtime, *, token: Token, key: b
     value = find_match(rt, token, key, code, window=settings.totp_window, lookahead=settings.hotp_lookahead)
     if value is None:
         return False
-    if token.type == "totp" and token.last_time_step is not None and value <= token.last_time_step:
+    if token.type == TokenType.TOTP and token.last_time_step is not None and value <= token.last_time_step:
         raise ReplayedOtp()
-    if token.type == "hotp" and value < token.counter:
+    if token.type == TokenType.HOTP and value < token.counter:
         raise ReplayedOtp()
     consume(session, rt, token=token, value=value)
     return True
@@ -180,7 +181,7 @@ def resync(rt: Runtime, *, token: Token, key: bytes, first_code: str, second_cod
     first, second = normalise_code(first_code, digits=digits), normalise_code(second_code, digits=digits)
     otp = _otp(token, key)
     wide = rt.settings.resync_window
-    if token.type == "totp":
+    if token.type == TokenType.TOTP:
         current = int(rt.now()) // (token.period or 30)
         # nearest drift first, so the smallest consistent correction wins
         for offset in sorted(range(-wide, wide + 1), key=abs):
@@ -207,7 +208,7 @@ def validate_options(*, token_type: str, algorithm: str, digits: int, period: in
         raise ValidationFailed("algorithm must be SHA1, SHA256 or SHA512")
     if digits not in (6, 8):
         raise ValidationFailed("digits must be 6 or 8")
-    if token_type == "totp" and period not in (30, 60):
+    if token_type == TokenType.TOTP and period not in (30, 60):
         raise ValidationFailed("period must be 30 or 60")
 
 
@@ -217,7 +218,7 @@ class OtpFactor:
     method = "otp"
     answer_field = "otp"
     refusal_may_write = False  # it writes only the consuming UPDATE, and only on a match
-    token_types: tuple[str, ...] = ("totp", "hotp")
+    token_types: tuple[str, ...] = (TokenType.TOTP, TokenType.HOTP)
 
     def challenge(
         self, session: Session, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]

@@ -21,6 +21,7 @@ from devices.ocra import OcraError, OcraSuite
 from server.errors import TokenwardError, ValidationFailed
 from server.services.otp import validate_options
 from server.services.xml_text import XmlEncodingError, as_utf8_document, detected_encoding, xml_text
+from server.token_kinds import TokenType
 
 # (done, total): called as entries are read, so a console can show progress.
 Progress = Callable[[int, int], None]
@@ -144,10 +145,10 @@ def check_record(
             raise _Problem(f"the key is {len(key)} bytes; {MIN_KEY_BYTES} to {MAX_KEY_BYTES} are accepted")
         if not 0 <= counter <= MAX_COUNTER:
             raise _Problem("the counter is out of range")
-        if token_type == "fob":
+        if token_type == TokenType.FOB:
             ocra_suite, digits = _checked_suite(ocra_suite, digits)
             algorithm = period = None
-        elif token_type in ("hotp", "totp"):
+        elif token_type in (TokenType.HOTP, TokenType.TOTP):
             digits, algorithm, period = _checked_otp(token_type, digits, algorithm, period)
         else:
             raise _Problem("the token type must be hotp, totp or OCRA")
@@ -174,7 +175,7 @@ def _checked_otp(
     """Defaults filled in, then the server's own rules (what otp.py can verify)."""
     digits = DEFAULT_DIGITS if digits is None else digits
     algorithm = algorithm or "SHA1"
-    period = (DEFAULT_PERIOD_SECONDS if period is None else period) if token_type == "totp" else None
+    period = (DEFAULT_PERIOD_SECONDS if period is None else period) if token_type == TokenType.TOTP else None
     try:
         validate_options(
             token_type=token_type,
@@ -272,12 +273,12 @@ def _pskc_record(origin: str, key: Any, *, is_first: bool) -> SeedRecord:
         if not secret:
             raise _Problem("no secret (a key reference or an empty value)")
         token_type, suite = _pskc_kind(key.algorithm, key.algorithm_suite)
-        if token_type != "fob":
+        if token_type != TokenType.FOB:
             if key.response_encoding and key.response_encoding.upper() != "DECIMAL":
                 raise _Problem("only decimal responses are supported")
             if offset:
                 raise _Problem("a TOTP start time (T0) other than 0 is not supported")
-        algorithm = None if token_type == "fob" else _hash_algorithm(key.algorithm_suite)
+        algorithm = None if token_type == TokenType.FOB else _hash_algorithm(key.algorithm_suite)
     except _Problem as problem:
         raise _invalid(origin, serial, str(problem)) from None
     description = _text(key.friendly_name) or " ".join(
@@ -290,11 +291,11 @@ def _pskc_record(origin: str, key: Any, *, is_first: bool) -> SeedRecord:
         key=bytes(secret),
         digits=key.response_length,
         algorithm=algorithm,
-        counter=0 if token_type == "totp" else counter or 0,
-        period=interval if token_type == "totp" else None,
+        counter=0 if token_type == TokenType.TOTP else counter or 0,
+        period=interval if token_type == TokenType.TOTP else None,
         ocra_suite=suite,
         description=description,
-        drift_steps=(drift or 0) if token_type == "totp" else 0,
+        drift_steps=(drift or 0) if token_type == TokenType.TOTP else 0,
     )
 
 
@@ -309,9 +310,9 @@ def _pskc_kind(uri: str | None, suite: str | None) -> tuple[str, str | None]:
     if name.lower() in ("hotp", "totp"):
         return name.lower(), None
     if name.upper().startswith("OCRA-1:"):
-        return "fob", name
+        return TokenType.FOB, name
     if name.upper() in ("OCRA", "OCRA-1"):
-        return "fob", suite
+        return TokenType.FOB, suite
     raise _Problem("the key algorithm is not HOTP, TOTP or OCRA")
 
 
@@ -362,10 +363,10 @@ def _csv_record(origin: str, fields: list[str]) -> SeedRecord:
         key_hex, token_type = fields[1].replace(" ", ""), fields[2].lower()
         if not _HEX.fullmatch(key_hex):
             raise _Problem("the key is not an even number of hexadecimal digits")
-        if token_type not in ("hotp", "totp"):
+        if token_type not in (TokenType.HOTP, TokenType.TOTP):
             raise _Problem("the type must be hotp or totp")
         digits = _number(fields, 3, "digits")
-        moving = _number(fields, 4, "counter" if token_type == "hotp" else "period")
+        moving = _number(fields, 4, "counter" if token_type == TokenType.HOTP else "period")
         algorithm = _hash_algorithm(fields[5] if len(fields) > 5 else None)
     except _Problem as problem:
         raise _invalid(origin, serial, str(problem)) from None
@@ -376,8 +377,8 @@ def _csv_record(origin: str, fields: list[str]) -> SeedRecord:
         key=bytes.fromhex(key_hex),
         digits=digits,
         algorithm=algorithm,
-        counter=(moving or 0) if token_type == "hotp" else 0,
-        period=moving if token_type == "totp" else None,
+        counter=(moving or 0) if token_type == TokenType.HOTP else 0,
+        period=moving if token_type == TokenType.TOTP else None,
     )
 
 

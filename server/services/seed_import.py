@@ -32,6 +32,7 @@ from server.services.seed_files import (
 )
 from server.services.token_secrets import seal_secret
 from server.services.users import get_user
+from server.token_kinds import TokenState
 
 __all__ = [
     "ImportProgress",
@@ -193,7 +194,7 @@ def _new_token(rt: Runtime, record: SeedRecord, *, user: User | None, now: float
         id=new_id(),  # set before sealing: the id is the seal's associated data
         user_id=user.id if user else None,
         type=record.type,
-        state="active",
+        state=TokenState.ACTIVE,
         description=record.description,
         serial=record.serial,
         algorithm=record.algorithm,

@@ -17,9 +17,10 @@ from server.services.audit import Actor, record_event, record_failure
 from server.services.lockout import is_locked, unlock_token
 from server.services.runtime import Runtime
 from server.services.token_secrets import token_secret
+from server.token_kinds import TokenState, TokenType
 
 TOKEN_ID = re.compile(r"^[0-9a-f]{32}$")
-OTP_TYPES = ("totp", "hotp")
+OTP_TYPES = (TokenType.TOTP, TokenType.HOTP)
 
 
 def get_token(session: Session, *, token_id: str, owner: User | None = None) -> Token:
@@ -31,7 +32,7 @@ def get_token(session: Session, *, token_id: str, owner: User | None = None) -> 
 
 
 def is_pending_expired(rt: Runtime, token: Token) -> bool:
-    return token.state == "pending" and rt.now() >= token.created_at + rt.settings.pending_ttl
+    return token.state == TokenState.PENDING and rt.now() >= token.created_at + rt.settings.pending_ttl
 
 
 def user_tokens(session: Session, rt: Runtime, *, user: User) -> list[Token]:
@@ -45,7 +46,7 @@ ACTIVE_TOKEN_ORDER = (Token.last_used_at.desc().nulls_last(), Token.created_at)
 
 
 def active_tokens(session: Session, *, user_id: int, types: tuple[str, ...] | None = None) -> list[Token]:
-    query = select(Token).where(Token.user_id == user_id, Token.state == "active")
+    query = select(Token).where(Token.user_id == user_id, Token.state == TokenState.ACTIVE)
     if types is not None:
         query = query.where(Token.type.in_(types))
     return list(session.scalars(query.order_by(*ACTIVE_TOKEN_ORDER)))
@@ -105,9 +106,9 @@ def delete_token(session: Session, rt: Runtime, *, token: Token, actor: Actor) -
 
 
 def set_token_enabled(session: Session, rt: Runtime, *, token: Token, enabled: bool, actor: Actor) -> Token:
-    if token.state == "pending":
+    if token.state == TokenState.PENDING:
         raise Conflict("A pending token is activated by its owner, not enabled")
-    token.state = "active" if enabled else "disabled"
+    token.state = TokenState.ACTIVE if enabled else TokenState.DISABLED
     if enabled:
         factor_activated(session, rt, user_id=token.user_id)
     _audit(session, rt, actor, "token.enable" if enabled else "token.disable", token)
@@ -153,7 +154,7 @@ def assign_token(session: Session, rt: Runtime, *, token: Token, user: User, act
     if token.user_id is not None:
         raise Conflict("The token already belongs to a user; delete or unassign it first")
     token.user_id = user.id
-    if token.state == "active":
+    if token.state == TokenState.ACTIVE:
         factor_activated(session, rt, user_id=user.id)
     _audit(session, rt, actor, "token.assign", token)
     session.commit()
@@ -174,7 +175,7 @@ def token_view(rt: Runtime, token: Token, *, owner: str | None = None, admin: bo
     }
     if view["locked"]:
         view["locked_until"] = token.locked_until
-    if token.state == "pending":
+    if token.state == TokenState.PENDING:
         view["expires_at"] = token.created_at + rt.settings.pending_ttl
     if token.type in OTP_TYPES:
         view.update(algorithm=token.algorithm, digits=token.digits, period=token.period)

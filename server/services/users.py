@@ -27,6 +27,7 @@ from server.services.passwords import (
 from server.services.runtime import Runtime
 from server.services.sessions import revoke_user_sessions
 from server.services.tokens import ACTIVE_TOKEN_ORDER
+from server.token_kinds import TokenState
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ def _user_and_active_tokens(types: tuple[str, ...]) -> Select[User, Token | None
     the order `tokens.active_tokens` gives."""
     return (
         select(User, Token)
-        .outerjoin(Token, and_(Token.user_id == User.id, Token.state == "active", Token.type.in_(types)))
+        .outerjoin(
+            Token, and_(Token.user_id == User.id, Token.state == TokenState.ACTIVE, Token.type.in_(types))
+        )
         .where(User.username == bindparam("username"))
         .order_by(*ACTIVE_TOKEN_ORDER)
     )

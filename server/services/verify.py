@@ -46,6 +46,7 @@ from server.services.token_secrets import seal_secret
 from server.services.tokens import active_tokens
 from server.services.transactions import claim_attempt, consume_transaction
 from server.services.users import authenticate_password, find_user_with_tokens
+from server.token_kinds import TokenType
 
 WRONG_ANSWER: dict[str, type[TokenwardError]] = {
     "otp": InvalidOtp,
@@ -261,7 +262,7 @@ def _check_decoy(session: Session, rt: Runtime, *, factor: Factor, answer: Any, 
     nothing; it is always refused, and the audit log says why. (Keys and fobs are refused at once: a key's
     check without a user would look for any user's passkey.)"""
     if factor.method == "otp":
-        token = Token(id=secrets.token_hex(16), type="totp", algorithm="SHA1", digits=6, period=30)
+        token = Token(id=secrets.token_hex(16), type=TokenType.TOTP, algorithm="SHA1", digits=6, period=30)
         token.counter, token.drift_steps, token.last_time_step = 0, 0, None
         token.fail_count, token.lock_count, token.locked_until = 0, 0, None
         seal_secret(rt, token, otp.new_secret())

@@ -43,6 +43,7 @@ from server.services.factors import Accepted
 from server.services.lockout import is_locked
 from server.services.runtime import Runtime
 from server.services.webauthn_policy import check_aaguid, relying_party, user_verification
+from server.token_kinds import TokenState, TokenType
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ def begin_registration(
     token = Token(
         id=new_id(),
         user_id=user.id,
-        type="webauthn",
-        state="pending",
+        type=TokenType.WEBAUTHN,
+        state=TokenState.PENDING,
         description=description,
         counter=0,
         drift_steps=0,
@@ -134,11 +135,11 @@ def complete_registration(
                 update(Token)
                 .where(
                     Token.id == token.id,
-                    Token.state == "pending",
+                    Token.state == TokenState.PENDING,
                     Token.enrollment_state == token.enrollment_state,
                 )
                 .values(
-                    state="active",
+                    state=TokenState.ACTIVE,
                     enrollment_state=None,
                     activated_at=rt.now(),
                     credential_id=credential_data.credential_id,
@@ -211,7 +212,7 @@ class WebauthnFactor:
     method = "webauthn"
     answer_field = "credential"
     refusal_may_write = True
-    token_types: tuple[str, ...] = ("webauthn",)
+    token_types: tuple[str, ...] = (TokenType.WEBAUTHN,)
 
     def challenge(
         self, session: Session, rt: Runtime, *, transaction: LoginTransaction, tokens: list[Token]
@@ -263,7 +264,9 @@ class WebauthnFactor:
         else:
             token = session.scalar(
                 select(Token).where(
-                    Token.credential_id == response.raw_id, Token.type == "webauthn", Token.state == "active"
+                    Token.credential_id == response.raw_id,
+                    Token.type == TokenType.WEBAUTHN,
+                    Token.state == TokenState.ACTIVE,
                 )
             )
             if token is not None and is_locked(token, threshold=rt.settings.lockout_threshold, now=rt.now()):
@@ -297,7 +300,7 @@ def _advance_counter(session: Session, rt: Runtime, *, token: Token, counter: in
     if counter > token.sign_count:
         raise InvalidCredential("This security key was used by another login at the same moment")
     session.rollback()
-    session.execute(update(Token).where(Token.id == token.id).values(state="disabled"))
+    session.execute(update(Token).where(Token.id == token.id).values(state=TokenState.DISABLED))
     record_failure(
         session,
         actor=Actor(name="system"),
