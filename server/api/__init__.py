@@ -7,11 +7,11 @@ import logging
 from flask import Flask, Response, request
 
 from server.api import admin, clients, health, openapi, passwords, recovery, sessions, tokens, wellknown
-from server.api.context import request_id, runtime
-from server.api.outages import register_outage_handlers
-from server.api.problems import register_problem_handlers
-from server.api.ratelimits import install_rate_limits
 from server.db import current_session
+from server.http.context import request_id, runtime
+from server.http.outages import register_outage_handlers
+from server.http.problems import register_problem_handlers
+from server.http.ratelimits import install_rate_limits
 from server.services.housekeeping import Sweeper, purge_expired
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from server.api.context import actor, runtime
-from server.api.contract import Link, operation
-from server.api.responses import (
+from server.db import current_session
+from server.http.context import actor, runtime
+from server.http.contract import Link, operation
+from server.http.responses import (
     AdminTokenPage,
     AdminTokenView,
     AuditPage,
@@ -17,7 +18,7 @@ from server.api.responses import (
     UserPage,
     UserView,
 )
-from server.api.schemas import (
+from server.http.schemas import (
     TOKEN_ID,
     USERNAME_PATH,
     AssignRequest,
@@ -28,7 +29,6 @@ from server.api.schemas import (
     UserCreateRequest,
     UserListQuery,
 )
-from server.db import current_session
 from server.services import audit, recovery_codes, tokens, users
 from server.services.sessions import Principal
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from server.api.context import actor, runtime
-from server.api.contract import Link, operation
-from server.api.responses import ClientList, ClientWithSecret
-from server.api.schemas import CLIENT_NAME, ClientCreateRequest
 from server.db import current_session
+from server.http.context import actor, runtime
+from server.http.contract import Link, operation
+from server.http.responses import ClientList, ClientWithSecret
+from server.http.schemas import CLIENT_NAME, ClientCreateRequest
 from server.services import clients
 from server.services.sessions import Principal
 

@@ -14,13 +14,13 @@ from flask import Blueprint, Response, current_app
 from flask_limiter import Limiter
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from server.api import metrics
-from server.api.context import runtime
-from server.api.contract import operation
-from server.api.responses import Health, Readiness
 from server.db import current_session
 from server.db_timeouts import shorter_database_waits
 from server.errors import RateLimitStoreUnavailable
+from server.http import metrics
+from server.http.context import runtime
+from server.http.contract import operation
+from server.http.responses import Health, Readiness
 from server.services.runtime_checks import database_reachable
 
 bp = Blueprint("health", __name__)

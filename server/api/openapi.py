@@ -9,10 +9,10 @@ from flask import Blueprint
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from server.api.context import runtime
-from server.api.contract import OPERATIONS, Answer, Operation, operation
-from server.api.responses import OpenApiDocument
 from server.config import Settings
+from server.http.context import runtime
+from server.http.contract import OPERATIONS, Answer, Operation, operation
+from server.http.responses import OpenApiDocument
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 

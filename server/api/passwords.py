@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from server.api.context import actor, runtime
-from server.api.contract import operation
-from server.api.schemas import PasswordChangeRequest, PasswordResetRequest
 from server.db import current_session
+from server.http.context import actor, runtime
+from server.http.contract import operation
+from server.http.schemas import PasswordChangeRequest, PasswordResetRequest
 from server.services import password_changes
 from server.services.sessions import Principal
 

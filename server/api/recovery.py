@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint
 
-from server.api.context import actor, runtime
-from server.api.contract import operation
-from server.api.responses import RecoveryCodes, RecoveryCodesLeft
 from server.db import current_session
+from server.http.context import actor, runtime
+from server.http.contract import operation
+from server.http.responses import RecoveryCodes, RecoveryCodesLeft
 from server.services import recovery_codes
 from server.services.sessions import Principal
 

@@ -7,14 +7,20 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from server.api import metrics
-from server.api.auth import authenticate_client
-from server.api.context import actor, runtime
-from server.api.contract import operation
-from server.api.responses import Challenge, LoginAnswer, Me, Session, VerifyAnswer
-from server.api.schemas import LoginRequest, LogoutRequest, PasskeyLoginRequest, RefreshRequest, VerifyRequest
 from server.db import current_session
 from server.errors import TokenwardError
+from server.http import metrics
+from server.http.auth import authenticate_client
+from server.http.context import actor, runtime
+from server.http.contract import operation
+from server.http.responses import Challenge, LoginAnswer, Me, Session, VerifyAnswer
+from server.http.schemas import (
+    LoginRequest,
+    LogoutRequest,
+    PasskeyLoginRequest,
+    RefreshRequest,
+    VerifyRequest,
+)
 from server.services import login, sessions, tokens, users
 from server.services.clients import Client
 from server.services.sessions import IssuedSession, Principal

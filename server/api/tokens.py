@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from server.api.context import actor, runtime
-from server.api.contract import Link, operation
-from server.api.responses import TokenActivated, TokenCreated, TokenList
-from server.api.schemas import TOKEN_ID, TokenActivateRequest, TokenCreateRequest
 from server.db import current_session
 from server.errors import ValidationFailed
+from server.http.context import actor, runtime
+from server.http.contract import Link, operation
+from server.http.responses import TokenActivated, TokenCreated, TokenList
+from server.http.schemas import TOKEN_ID, TokenActivateRequest, TokenCreateRequest
 from server.services import enrollment, qr, tokens, webauthn
 from server.services.sessions import Principal
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint
 
-from server.api.context import runtime
-from server.api.contract import operation
-from server.api.responses import Jwks
 from server.db import current_session
+from server.http.context import runtime
+from server.http.contract import operation
+from server.http.responses import Jwks
 from server.services.keys import published_keys
 
 bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")

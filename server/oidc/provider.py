@@ -16,9 +16,9 @@ from authlib.oidc.core import OpenIDCode
 from flask import Flask
 from joserfc.jwk import ECKey
 
-from server.api.context import actor, runtime
 from server.db import current_session
 from server.errors import InvalidClient, InvalidGrant, RefreshTokenInvalid, RefreshTokenReused
+from server.http.context import actor, runtime
 from server.services import clients, oidc
 from server.services.clients import Client
 from server.services.keys import ALGORITHM

@@ -14,12 +14,12 @@ from authlib.oauth2.rfc6749 import AccessDeniedError
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from server.api.auth import bearer_token, cookie_names
-from server.api.context import actor, runtime
-from server.api.contract import Answer, operation
-from server.api.responses import OAuthError, OAuthTokens, ProviderMetadata, RevocationAnswer, UserInfo
 from server.db import current_session
 from server.errors import InvalidToken, Unauthenticated
+from server.http.auth import bearer_token, cookie_names
+from server.http.context import actor, runtime
+from server.http.contract import Answer, operation
+from server.http.responses import OAuthError, OAuthTokens, ProviderMetadata, RevocationAnswer, UserInfo
 from server.oidc.discovery import discovery_document
 from server.services import oidc
 from server.services.sessions import Principal

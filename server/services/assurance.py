@@ -6,7 +6,7 @@ acr values, weakest first:
 - `mfa`: two factors (password + phone code or fob, or a security key with user verification);
 - `phishing-resistant`: two factors of which one is a WebAuthn key (bound to this site's origin).
 
-Every route declares one `Access` (server.api.contract), checked here against the session's claims.
+Every route declares one `Access` (server.http.contract), checked here against the session's claims.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`/web/session/*`: sign-in, second factor, passkey, refresh and sign-out for the pages.
 
 The same services as `POST /api/v1/login`, `/verify`, `/login/passkey`, `/token/refresh` and `/logout`, and
-the same rate limits (server.api.ratelimits.LIMITED_ENDPOINTS); only the transport differs: an issued session
+the same rate limits (server.http.ratelimits.LIMITED_ENDPOINTS); only the transport differs: an issued session
 becomes cookies (server.web.cookies) and the answer carries no token. Every route demands the CSRF double
 submit and a same-origin `Origin` header: browsers send one with every POST, so its absence is suspect.
 """
@@ -12,14 +12,14 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
-from server.api.auth import CsrfFailed, check_csrf, cookie_names
-from server.api.context import actor, runtime, set_principal
-from server.api.contract import operation
-from server.api.responses import Challenge, PageLoginAnswer, PageSignedIn
-from server.api.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
 from server.api.sessions import challenge_json, run_verify
 from server.db import current_session
 from server.errors import ServiceUnavailable, TokenwardError, Unauthenticated, ValidationFailed
+from server.http.auth import CsrfFailed, check_csrf, cookie_names
+from server.http.context import actor, runtime, set_principal
+from server.http.contract import operation
+from server.http.responses import Challenge, PageLoginAnswer, PageSignedIn
+from server.http.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
 from server.services import login, sessions
 from server.services.sessions import IssuedSession
 from server.web.cookies import clear_session_cookies, set_session_cookies

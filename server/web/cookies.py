@@ -4,7 +4,7 @@
 - refresh: the refresh token (HttpOnly, SameSite=Strict); under plain http only sent to `/web/session/*`.
 - csrf: a random value the JavaScript echoes in CSRF_HEADER (readable by scripts on purpose).
 
-Under an https public URL they are `__Host-` cookies (server.api.auth.cookie_names): Secure, Path=/ (the
+Under an https public URL they are `__Host-` cookies (server.http.auth.cookie_names): Secure, Path=/ (the
 prefix demands it, so the refresh cookie then goes with every request to this origin, still HttpOnly and
 SameSite=Strict) and no Domain. Under plain http (local development) they keep their plain names, without
 Secure, which a browser would refuse there.
@@ -16,11 +16,11 @@ import secrets
 
 from flask import Response, request
 
-from server.api.auth import PLAIN_COOKIES, cookie_names
-from server.api.context import runtime
 from server.config import Settings
 from server.db import current_session
 from server.errors import InvalidToken
+from server.http.auth import PLAIN_COOKIES, cookie_names
+from server.http.context import runtime
 from server.services.sessions import IssuedSession, Principal, authenticate_bearer
 
 SESSION_PATH = "/web/session"

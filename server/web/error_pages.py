@@ -2,7 +2,7 @@
 
 Page views raise into `render_error_page` (their blueprint's handler). An unknown address has no blueprint, so
 `not_found` is registered on the app for 404 only: a browser navigating outside the JSON paths gets the page,
-and every other request the app's own HTTP error handler (server.api.problems), unchanged.
+and every other request the app's own HTTP error handler (server.http.problems), unchanged.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from flask import current_app, render_template, request
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 
-from server.api.context import request_id
 from server.errors import TokenwardError
+from server.http.context import request_id
 from server.services import users
 from server.web.cookies import signed_in
 

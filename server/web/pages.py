@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from server.api.auth import CSRF_HEADER, cookie_names
-from server.api.context import runtime
+from server.http.auth import CSRF_HEADER, cookie_names
+from server.http.context import runtime
 from server.services import users
 from server.services.assurance import FULL_SCOPE, RECOVERY_AMR
 from server.web.cookies import set_csrf_cookie, signed_in

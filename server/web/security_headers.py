@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from server.api.context import runtime
+from server.http.context import runtime
 
 WEB_BLUEPRINTS = frozenset({"pages", "web_session"})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.api.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
+from server.http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
 from tests.accounts import Accounts
 
 

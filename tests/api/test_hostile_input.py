@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from server.api.auth import CSRF_COOKIE, CSRF_HEADER
 from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
+from server.http.auth import CSRF_COOKIE, CSRF_HEADER
 from tests.accounts import PASSWORD, Accounts, bearer, dispose_app
 
 OPENAPI = "/api/v1/openapi.json"

@@ -299,8 +299,8 @@ def test_answers_are_serialized_through_their_declared_models() -> None:
     left out stay out rather than becoming nulls."""
     from pydantic import ValidationError
 
-    from server.api.contract import _serialized
-    from server.api.responses import Health, TokenActivated, TokenList
+    from server.http.contract import _serialized
+    from server.http.responses import Health, TokenActivated, TokenList
 
     with pytest.raises(ValidationError):
         _serialized({"status": "ok", "undeclared": 1}, Health)

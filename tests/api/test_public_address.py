@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from server.api.auth import CSRF_HEADER
+from server.http.auth import CSRF_HEADER
 
 
 def test_a_page_opened_on_a_loopback_address_goes_to_localhost(client: FlaskClient) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from server.api.auth import CSRF_COOKIE, CSRF_HEADER
+from server.http.auth import CSRF_COOKIE, CSRF_HEADER
 from tests.accounts import Accounts, PhoneToken
 from tests.directories.slapd import Slapd, password_of
 

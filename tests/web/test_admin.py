@@ -8,8 +8,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from server.api.auth import ACCESS_COOKIE
 from server.db import db
+from server.http.auth import ACCESS_COOKIE
 from server.services import audit
 from tests.accounts import PhoneToken, bearer
 from tests.web.browsing import LiveServer, shoot_both, sign_in_with_code, sign_out

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from server.api.context import request_id
 from server.errors import InvalidClient, ServiceUnavailable, TokenwardError
+from server.http.context import request_id
 
 log = logging.getLogger(__name__)
 

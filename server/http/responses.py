@@ -1,4 +1,4 @@
-"""Response bodies, declared on each operation (server.api.contract): the view's answer is checked against
+"""Response bodies, declared on each operation (server.http.contract): the view's answer is checked against
 its model and serialized from it, and the OpenAPI document shows the model's JSON Schema, so neither the
 document nor a client generated from it can drift from what the server sends.
 

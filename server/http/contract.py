@@ -14,9 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
-from server.api.auth import authenticate_request
-from server.api.context import describe_validation_error, parse_body
 from server.errors import ValidationFailed
+from server.http.auth import authenticate_request
+from server.http.context import describe_validation_error, parse_body
 from server.services.assurance import Access
 
 

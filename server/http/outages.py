@@ -18,10 +18,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from server.api.context import request_id
-from server.api.problems import tokenward_problem
 from server.db import current_session
 from server.errors import DatabaseUnavailable, RateLimitStoreUnavailable
+from server.http.context import request_id
+from server.http.problems import tokenward_problem
 
 log = logging.getLogger(__name__)
 

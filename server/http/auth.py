@@ -15,10 +15,10 @@ from urllib.parse import unquote_plus
 
 from flask import request
 
-from server.api.context import runtime, set_principal
 from server.config import Settings
 from server.db import current_session
 from server.errors import Forbidden, InvalidClient, Unauthenticated
+from server.http.context import runtime, set_principal
 from server.services import clients
 from server.services.assurance import Access, check_access
 from server.services.clients import Client

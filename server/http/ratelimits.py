@@ -17,10 +17,10 @@ from typing import Any
 from flask import Flask, request
 from flask_limiter import Limiter, RequestLimit
 
-from server.api import metrics
-from server.api.context import _request_state, actor, client_ip, json_body, runtime
 from server.db import current_session
 from server.errors import TokenwardError
+from server.http import metrics
+from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.services import ratelimit_audit
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
 from server.services.ratelimit_storage import storage_options
