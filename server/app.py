@@ -57,10 +57,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     if http:
         from server.api import register_api
+        from server.http.ratelimits import install_rate_limits
         from server.web import register_web
 
-        register_web(
-            app
-        )  # first: register_api rate-limits the web sign-in views it finds (LIMITED_ENDPOINTS)
+        register_web(app)
         register_api(app)
+        # Last: the limits wrap every view whose operation is declared `rate_limited`, whichever blueprint.
+        install_rate_limits(app, app.extensions["tokenward"])
     return app

@@ -11,7 +11,6 @@ from server.db import current_session
 from server.http.context import request_id, runtime
 from server.http.outages import register_outage_handlers
 from server.http.problems import register_problem_handlers
-from server.http.ratelimits import install_rate_limits
 from server.services.housekeeping import Sweeper, purge_expired
 
 log = logging.getLogger(__name__)
@@ -55,5 +54,3 @@ def register_api(app: Flask) -> None:
         except Exception:  # housekeeping must never break a request; the next sweep tries again
             current_session().rollback()
             log.exception("housekeeping sweep failed")
-
-    install_rate_limits(app, app.extensions["tokenward"])

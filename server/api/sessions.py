@@ -54,6 +54,7 @@ def challenge_json(challenge: login.SecondFactorChallenge, status: str = "second
         429: "Rate limited",
         503: "The user directory (LDAP/AD) did not answer (`directory_unavailable`, with Retry-After)",
     },
+    rate_limited=True,
 )
 def login_password(body: LoginRequest) -> Any:
     result = login.login_with_password(
@@ -76,6 +77,7 @@ def login_password(body: LoginRequest) -> Any:
     summary="Start a usernameless login with a discoverable credential (passkey)",
     model=Challenge,
     responses={200: "A transaction with WebAuthn request options (no allowCredentials)", 429: "Rate limited"},
+    rate_limited=True,
 )
 def passkey_login(body: PasskeyLoginRequest) -> Any:
     return challenge_json(login.start_passkey_login(current_session(), runtime(), actor=actor()))
@@ -97,6 +99,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
         429: "Rate limited",
         503: "The user directory did not answer a password check (`directory_unavailable`, with Retry-After)",
     },
+    rate_limited=True,
 )
 def verify(body: VerifyRequest) -> Any:
     if body.transaction_id is None:

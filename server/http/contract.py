@@ -56,6 +56,7 @@ class Operation:
     uses_database: bool = True  # so it answers 503 when the database is unavailable
     path_schemas: dict[str, dict[str, Any]] | None = None  # JSON Schemas of path parameters, by name
     links: dict[str, Link] | None = None  # from the success answer, by name
+    rate_limited: bool = False  # counted by the secret-check rate limits (server.http.ratelimits)
 
 
 OPERATIONS: list[Operation] = []
@@ -82,12 +83,14 @@ def operation(
     uses_database: bool = True,
     path_schemas: dict[str, dict[str, Any]] | None = None,
     links: dict[str, Link] | None = None,
+    rate_limited: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
 
     `access`: what the caller's session must be (server.services.assurance.Access): public, any,
     session, enroll, user, step_up or admin. `model`: the success body; what the view returns (a dict, or
-    a `(dict, status[, headers])` tuple) is validated against it and serialized from it."""
+    a `(dict, status[, headers])` tuple) is validated against it and serialized from it. `rate_limited`: the
+    view checks a secret, so the per-IP and per-user limits count it (server.http.ratelimits)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -118,6 +121,7 @@ def operation(
                 uses_database=uses_database,
                 path_schemas=path_schemas,
                 links=links,
+                rate_limited=rate_limited,
             )
         )
         return handle

@@ -21,6 +21,7 @@ from server.db import current_session
 from server.errors import TokenwardError
 from server.http import metrics
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
+from server.http.contract import OPERATIONS
 from server.services import ratelimit_audit
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
 from server.services.ratelimit_storage import storage_options
@@ -29,15 +30,6 @@ from server.services.transaction_owner import transaction_owner
 
 log = logging.getLogger(__name__)
 
-LIMITED_ENDPOINTS = (
-    "sessions.login_password",
-    "sessions.verify",
-    "sessions.passkey_login",
-    "web_session.password_login",
-    "web_session.verify_answer",
-    "web_session.passkey_login",
-    "oidc.token",
-)
 IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
 _MAX_USERNAME_LENGTH = 64
 
@@ -106,7 +98,13 @@ def _refused(limit: RequestLimit) -> None:
         log.exception("could not audit a rate-limit refusal")
 
 
+def limited_endpoints() -> list[str]:
+    """The endpoints whose operation declares `rate_limited=True` (server.http.contract.operation)."""
+    return [op.endpoint for op in OPERATIONS if op.rate_limited]
+
+
 def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
+    """Call once every blueprint is registered: the limits wrap the rate-limited views the app has."""
     limits = rt.settings.rate_limits
     storage = rt.settings.ratelimit_storage
     in_database = storage.split(":", 1)[0] == DATABASE_SCHEME
@@ -130,7 +128,7 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         key_func=_user_key,
         exempt_when=lambda: _limited_user() is None,
     )
-    for endpoint in LIMITED_ENDPOINTS:
+    for endpoint in limited_endpoints():
         view: Any = app.view_functions.get(endpoint)
         if view is None:
             continue

@@ -10,7 +10,6 @@ from server.oidc.provider import create_provider
 
 
 def register_oidc(app: Flask) -> None:
-    """Call before `register_api`: the token endpoint is rate-limited with the other secret checks."""
     app.extensions["tokenward_oidc"] = create_provider(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(views.well_known)

@@ -227,6 +227,7 @@ def consent() -> Any:
         429: "Rate limited (with the other secret checks)",
     },
     model=OAuthTokens,
+    rate_limited=True,
 )
 def token() -> Any:
     return _provider().create_token_response()

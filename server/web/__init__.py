@@ -11,8 +11,6 @@ from server.web.security_headers import add_security_headers, add_transport_secu
 
 
 def register_web(app: Flask) -> None:
-    """Call before `register_api`: the API installs its rate limits on the views that exist by then, and
-    the web sign-in routes are in its LIMITED_ENDPOINTS."""
     app.register_blueprint(pages.bp)
     app.register_blueprint(browser_session.bp)
     register_oidc(app)

@@ -1,9 +1,9 @@
 """`/web/session/*`: sign-in, second factor, passkey, refresh and sign-out for the pages.
 
 The same services as `POST /api/v1/login`, `/verify`, `/login/passkey`, `/token/refresh` and `/logout`, and
-the same rate limits (server.http.ratelimits.LIMITED_ENDPOINTS); only the transport differs: an issued session
-becomes cookies (server.web.cookies) and the answer carries no token. Every route demands the CSRF double
-submit and a same-origin `Origin` header: browsers send one with every POST, so its absence is suspect.
+the same rate limits (their operations are declared `rate_limited`); only the transport differs: an issued
+session becomes cookies (server.web.cookies) and the answer carries no token. Every route demands the CSRF
+double submit and a same-origin `Origin` header: browsers send one with every POST, so its absence is suspect.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def _clear_cookies_on_the_way_out() -> None:
         403: "CSRF check failed",
         429: "Rate limited",
     },
+    rate_limited=True,
 )
 def password_login(body: LoginRequest) -> Any:
     result = login.login_with_password(
@@ -87,6 +88,7 @@ def password_login(body: LoginRequest) -> Any:
         403: "CSRF check failed",
         429: "Rate limited",
     },
+    rate_limited=True,
 )
 def passkey_login(body: PasskeyLoginRequest) -> Any:
     return challenge_json(login.start_passkey_login(current_session(), runtime(), actor=actor()))
@@ -105,6 +107,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
         403: "CSRF check failed or token locked",
         429: "Rate limited",
     },
+    rate_limited=True,
 )
 def verify_answer(body: VerifyRequest) -> Any:
     if body.transaction_id is None:

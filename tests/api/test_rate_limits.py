@@ -16,6 +16,9 @@ from server.app import create_app
 from server.clock import FrozenClock
 from server.config import RateLimits, Settings
 from server.db import db
+from server.http.auth import CSRF_COOKIE, CSRF_HEADER
+from server.http.contract import OPERATIONS
+from server.http.ratelimits import limited_endpoints
 from server.models import AuditEvent
 from server.services.ratelimit_storage import DatabaseStorage
 from tests.accounts import PASSWORD, Accounts, LoginFormClient, dispose_app
@@ -89,6 +92,31 @@ def test_limits_do_not_touch_other_endpoints(
     client = app.test_client()
     for _ in range(3):
         assert client.get("/.well-known/jwks.json").status_code == 200
+
+
+def test_every_declared_secret_check_is_limited_whatever_the_blueprint(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    app = _app(settings, clock, "ip=1/minute")
+    limited.append(app)
+    declared = set(limited_endpoints())
+    assert declared == {
+        "sessions.login_password",
+        "sessions.verify",
+        "sessions.passkey_login",
+        "web_session.password_login",
+        "web_session.verify_answer",
+        "web_session.passkey_login",
+        "oidc.token",
+    }
+    client = app.test_client()
+    client.set_cookie(CSRF_COOKIE, "csrf-value")  # the pages' routes check the double submit first
+    same_site = {CSRF_HEADER: "csrf-value", "Origin": "http://localhost:5000"}
+    client.post("/api/v1/login", json={"username": "nobody", "password": "wrong"})  # spends the one allowed
+    for operation in OPERATIONS:
+        if operation.rate_limited:  # the per-IP limit is shared by every secret check
+            answer = client.post(operation.path, json={}, headers=same_site)
+            assert answer.status_code == 429, operation.endpoint
 
 
 def test_off_disables_limits(accounts: Accounts) -> None:
