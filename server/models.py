@@ -101,6 +101,8 @@ class LoginTransaction(db.Model):  # type: ignore[name-defined,misc]
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     # A decoy for a name without usable tokens (verify {username}): looks real, nothing completes it.
     decoy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The name a decoy was started for: its answers count against that name's rate limit, as a real one's do.
+    decoy_username: Mapped[str | None] = mapped_column(String(64))
     # A step-up: the session family the new session replaces.
     replaces_family: Mapped[str | None] = mapped_column(String(32))
 

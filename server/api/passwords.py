@@ -49,7 +49,7 @@ def change_own_password(body: PasswordChangeRequest, principal: Principal) -> An
     bp,
     "/admin/users/<username>/password",
     "POST",
-    access="admin",
+    access="admin_step_up",
     body=PasswordResetRequest,
     summary="Reset a local user's password (every session of the user ends)",
     responses={

@@ -18,6 +18,7 @@ from flask import Flask, request
 from flask_limiter import Limiter, RequestLimit
 
 from server.api import metrics
+from server.api.auth import authenticate_request
 from server.api.context import _request_state, actor, client_ip, json_body, runtime
 from server.db import current_session
 from server.errors import TokenwardError
@@ -37,7 +38,10 @@ LIMITED_ENDPOINTS = (
     "web_session.verify_answer",
     "web_session.passkey_login",
     "oidc.token",
+    "passwords.change_own_password",
 )
+# Endpoints that check a secret of the signed-in user (no username in the body): counted against that user.
+_SESSION_USER_ENDPOINTS = frozenset({"passwords.change_own_password"})
 IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
 _MAX_USERNAME_LENGTH = 64
 
@@ -57,6 +61,8 @@ def _limited_user() -> str | None:
 
 
 def _find_limited_user() -> str | None:
+    if request.endpoint in _SESSION_USER_ENDPOINTS:
+        return _session_user()
     try:
         body = json_body()
     except TokenwardError:
@@ -74,6 +80,17 @@ def _find_limited_user() -> str | None:
         # own connection (database://) is about to need.
         session.rollback()
     return owner.lower() if owner else None
+
+
+def _session_user() -> str | None:
+    """The signed-in user, when the request's session is valid (else the view refuses it anyway)."""
+    try:
+        username = authenticate_request("session").user.username.lower()
+    except TokenwardError:
+        return None
+    finally:
+        current_session().rollback()  # as above: free SQLite's write lock for the counters
+    return username
 
 
 def _user_key() -> str:
