@@ -86,8 +86,8 @@ def operation(
     """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
 
     `access`: what the caller's session must be (server.services.assurance.Access): public, any,
-    session, enroll, user, step_up, admin or admin_step_up. `model`: the success body; what the view returns (a dict, or
-    a `(dict, status[, headers])` tuple) is validated against it and serialized from it."""
+    session, enroll, user, step_up, admin or admin_step_up. `model`: the success body; what the view returns
+    (a dict, or a `(dict, status[, headers])` tuple) is validated against it and serialized from it."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
