@@ -108,8 +108,8 @@ class ChunkedBody:
         start, self._resume = pos + self._resume, 0
         end = buf.find(_CRLF, start, pos + CHUNK_SIZE_LINE_LIMIT_BYTES + 2)
         if end < 0:
-            if len(buf) - pos > CHUNK_SIZE_LINE_LIMIT_BYTES:
-                raise ChunkedFramingError("chunk-size line too long")
+            if len(buf) - pos > CHUNK_SIZE_LINE_LIMIT_BYTES or b"\n" in buf[pos:]:
+                raise ChunkedFramingError("chunk-size line too long, or ended by a bare LF")
             return self._keep(buf, pos, len(buf) - pos - 1)  # a CR may end what arrived
         size = _chunk_size(buf[pos:end])
         if size == 0:
@@ -128,13 +128,13 @@ class ChunkedBody:
             self._part = _Part.DONE
             return pos + 2
         found = buf.find(_HEAD_END, start, pos + TRAILER_LIMIT_BYTES + 4)
+        section = buf[pos : found + 4] if found >= 0 else buf[pos:]
+        if section.count(b"\n") != section.count(_CRLF):  # the end could otherwise never come
+            raise ChunkedFramingError("bare LF in the trailer section")
         if found < 0:
             if len(buf) - pos > TRAILER_LIMIT_BYTES:
                 raise ChunkedFramingError("trailer section too long")
             return self._keep(buf, pos, len(buf) - pos - 3)
-        section = buf[pos : found + 4]
-        if section.count(b"\n") != section.count(_CRLF):
-            raise ChunkedFramingError("bare LF in the trailer section")
         self._part = _Part.DONE
         return found + 4
 
