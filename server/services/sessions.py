@@ -239,6 +239,7 @@ def refresh_session(
     user = session.get(User, row.user_id) if row is not None else None
     refused = refresh_clients.refusal(family, client=client, oidc=oidc) if family is not None else None
     if refused is not None:
+        username = user.username if user else ""
         session.rollback()
         record_event(
             session,
@@ -246,7 +247,7 @@ def refresh_session(
             action="session.refresh",
             result="failure",
             now=now,
-            target=user.username if user else "",
+            target=username,
             reason=refused.audit_reason or refused.code,
         )
         session.commit()
