@@ -20,6 +20,7 @@ from server.db_timeouts import DatabaseTimeouts
 from server.errors import ConfigurationError
 
 PREFIX = "TOKENWARD_"
+DRIVER_NAME_SHOWN_MAX_CHARS = 40  # a bad URL's `dialect+driver` part is shown, cut
 _LIMIT_ITEM = re.compile(r"^(ip|user)=(\d+\s*/\s*(second|minute|hour|day))$")
 # What TOKENWARD_LDAP_ATTRIBUTES may map: the first two are needed, the rest optional.
 LDAP_ATTRIBUTE_KEYS = ("username", "id", "display_name", "email", "account_control", "groups")
@@ -233,6 +234,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        self._check_database_url()
         problems = {
             "ACCESS_TTL": self.access_ttl < 30,
             "REFRESH_TTL": self.refresh_ttl < self.access_ttl,
@@ -274,6 +276,35 @@ class Settings:
         bad = [PREFIX + name for name, is_bad in problems.items() if is_bad]
         if bad:
             raise ConfigurationError(f"invalid value for {', '.join(bad)}")
+
+    def _check_database_url(self) -> None:
+        """A URL SQLAlchemy can open: parsed, its dialect known and its driver installed. The failure names
+        the variable and at most the URL's `dialect+driver` part, never the URL (it may hold a password)."""
+        if not self.database_url:
+            return
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        name = PREFIX + "DATABASE_URL"
+        try:
+            url = make_url(self.database_url)
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise ConfigurationError(
+                f"{name}: not a database URL (dialect+driver://user:password@host:port/database)"
+            ) from None
+        shown = ascii(url.drivername[:DRIVER_NAME_SHOWN_MAX_CHARS])
+        try:
+            url.get_dialect().import_dbapi()
+        except ArgumentError:  # NoSuchModuleError: no such dialect, or no such driver for it
+            raise ConfigurationError(
+                f"{name}: SQLAlchemy knows no database dialect or driver {shown} "
+                "(sqlite:///PATH or postgresql+psycopg://…)"
+            ) from None
+        except ImportError as err:
+            raise ConfigurationError(
+                f"{name}: the driver of {shown} is not installed ({err.name or 'its module'}); "
+                "PostgreSQL's is postgresql+psycopg://…"
+            ) from None
 
     def _ldap_problems(self) -> dict[str, bool]:
         if not self.ldap_url:

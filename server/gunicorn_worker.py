@@ -8,62 +8,58 @@ only when the request is complete, with the bytes already read given back to gun
 that is not complete within TOKENWARD_CLIENT_REQUEST_TIMEOUT seconds is answered 408 (problem+json) and
 closed; one whose client closes its side half-way, 400. Threads then only ever run the application.
 
-Bodies above `BODY_BUFFER_LIMIT_BYTES` (far above TOKENWARD_MAX_BODY_BYTES' default) are handed over as
-they come: the application refuses them by their Content-Length without reading them.
+Where a request ends is judged by server.request_framing (a chunked body by parsing its chunks: malformed
+framing 400, a body over TOKENWARD_MAX_BODY_BYTES 413). Bodies with a Content-Length above
+`BODY_BUFFER_LIMIT_BYTES` are handed over as they come: the application refuses them by their Content-Length
+without reading them. In case the loop ever misjudges an end, every connection carries receive and send
+timeouts (SO_RCVTIMEO, SO_SNDTIMEO: gunicorn's `setblocking(True)` leaves them in place) of
+TOKENWARD_CLIENT_REQUEST_TIMEOUT: a thread waits for a client at most that long (a receive that times out is
+answered 408 and the connection closed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import selectors
+import socket
+import struct
 import time
 from functools import partial
 from typing import Any
 
+from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import ThreadWorker
 
 from server.config import Settings
 from server.gunicorn_problems import problem_response
+from server.request_framing import RequestReader, RequestState
 
-HEAD_LIMIT_BYTES = 32 * 1024  # request line and headers; gunicorn's own limits are per line and count
-BODY_BUFFER_LIMIT_BYTES = 1024 * 1024
 RECV_BYTES = 65_536
-_HEAD_END = b"\r\n\r\n"
-_LAST_CHUNK = b"0\r\n\r\n"
+_REFUSALS = {
+    RequestState.HEAD_TOO_LARGE: (431, "Request Header Fields Too Large"),
+    RequestState.MALFORMED: (400, "Bad Request"),
+    RequestState.BODY_TOO_LARGE: (413, "Content Too Large"),
+}
 
 
-class RequestState(enum.Enum):
-    INCOMPLETE = "incomplete"
-    COMPLETE = "complete"  # or malformed, or too long to wait for: either way gunicorn's parser judges it
-    HEAD_TOO_LARGE = "head_too_large"
+class TimedReceive:
+    """The client socket as gunicorn's parser reads it: a receive that times out (SO_RCVTIMEO: the client
+    sent less than the loop judged whole) is answered 408 and ends the connection, as the loop would."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
 
-def request_state(data: bytes) -> RequestState:
-    """Whether `data` (what a connection has sent so far) holds a whole HTTP/1.1 request."""
-    end = data.find(_HEAD_END)
-    if end < 0:
-        return RequestState.HEAD_TOO_LARGE if len(data) > HEAD_LIMIT_BYTES else RequestState.INCOMPLETE
-    body = data[end + len(_HEAD_END) :]
-    length: int | None = None
-    chunked = False
-    for line in data[:end].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            try:
-                length = int(value.strip())
-            except ValueError:
-                return RequestState.COMPLETE  # gunicorn refuses it
-        elif name == b"transfer-encoding":
-            chunked = True
-    if chunked:
-        done = body == _LAST_CHUNK or body.endswith(b"\r\n" + _LAST_CHUNK)
-    else:
-        done = length is None or len(body) >= length
-    if done or len(body) > BODY_BUFFER_LIMIT_BYTES or (length or 0) > BODY_BUFFER_LIMIT_BYTES:
-        return RequestState.COMPLETE
-    return RequestState.INCOMPLETE
+    def recv(self, size: int) -> bytes:
+        try:
+            return self.sock.recv(size)
+        except (BlockingIOError, TimeoutError):
+            with contextlib.suppress(OSError):  # best effort: sends time out too
+                self.sock.sendall(problem_response(408, "Request Timeout"))
+                self.sock.shutdown(socket.SHUT_RDWR)
+            raise NoMoreData(b"") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
 
 
 class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
@@ -72,7 +68,10 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: list[Any] = []  # connections whose request is still arriving
-        self.request_seconds = float(Settings.from_env().client_request_timeout)
+        settings = Settings.from_env()
+        self.request_seconds = float(settings.client_request_timeout)
+        self.max_body_bytes = settings.max_body_bytes
+        self.socket_timeout = struct.pack("ll", int(self.request_seconds), 0)  # struct timeval
 
     def enqueue_req(self, conn: Any) -> None:
         """Called for a new connection and for a kept-alive one that became readable: read its request
@@ -81,7 +80,10 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         if complete or (conn.parser is not None and conn.parser.unreader.buf.getvalue()):
             super().enqueue_req(conn)
             return
-        conn.request_bytes, conn.received = None, bytearray()
+        with contextlib.suppress(OSError):
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.socket_timeout)
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.socket_timeout)
+        conn.request_bytes, conn.reader = None, RequestReader(max_body_bytes=self.max_body_bytes)
         conn.read_deadline = time.monotonic() + self.request_seconds
         conn.sock.setblocking(False)
         self.reading.append(conn)
@@ -96,20 +98,19 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             data = b""
         if not data:  # closed before its request was complete: told so if it still listens
             self._stop_reading(conn)
-            if conn.received:
+            if conn.reader.received:
                 self._refuse(conn, 400, "Bad Request")
             else:
                 self._close(conn)
             return
-        conn.received += data
-        state = request_state(bytes(conn.received))
+        state = conn.reader.feed(data)
         if state is RequestState.INCOMPLETE:
             return
         self._stop_reading(conn)
-        if state is RequestState.HEAD_TOO_LARGE:
-            self._refuse(conn, 431, "Request Header Fields Too Large")
+        if state in _REFUSALS:
+            self._refuse(conn, *_REFUSALS[state])
             return
-        conn.request_bytes, conn.received = bytes(conn.received), bytearray()
+        conn.request_bytes, conn.reader = bytes(conn.reader.received), None
         super().enqueue_req(conn)
 
     def handle(self, conn: Any) -> Any:
@@ -119,6 +120,8 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.data_ready = True
             conn.sock.setblocking(True)
             conn.init()
+            if not isinstance(conn.parser.unreader.sock, TimedReceive):
+                conn.parser.unreader.sock = TimedReceive(conn.sock)
             conn.parser.unreader.unread(data)
         return super().handle(conn)
 

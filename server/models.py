@@ -102,6 +102,8 @@ class LoginTransaction(db.Model):  # type: ignore[name-defined,misc]
     client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     # A decoy for a name without usable tokens (verify {username}): looks real, nothing completes it.
     decoy: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The name a decoy was started for: its answers count against that name's rate limit, as a real one's do.
+    decoy_username: Mapped[str | None] = mapped_column(String(64))
     # A step-up: the session family the new session replaces.
     replaces_family: Mapped[str | None] = mapped_column(String(32))
 
@@ -118,6 +120,8 @@ class SessionFamily(db.Model):  # type: ignore[name-defined,misc]
     amr: Mapped[str] = mapped_column(String(64))  # space separated
     acr: Mapped[str] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(String(16))
+    # A relying party's session (OpenID Connect): the scope it was granted; None for every other session.
+    oidc_scope: Mapped[str | None] = mapped_column(String(255))
     auth_time: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)  # after every token of the family
@@ -173,6 +177,8 @@ class OidcCode(db.Model):  # type: ignore[name-defined,misc]
     acr: Mapped[str] = mapped_column(String(32))
     auth_time: Mapped[float] = mapped_column(Float)
     family_id: Mapped[str] = mapped_column(String(32))  # the session family its tokens belong to
+    # The browser's session family it was issued from: the code dies with it (None: issued before 0007).
+    source_family_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     used_at: Mapped[float | None] = mapped_column(Float)

@@ -39,7 +39,7 @@ def list_clients(principal: Principal) -> Any:
     bp,
     "",
     "POST",
-    access="admin",
+    access="admin_step_up",
     body=ClientCreateRequest,
     summary="Register a client; its secret is in this answer only",
     responses={201: "The client with client_id and client_secret", 409: "The name is taken"},
@@ -83,7 +83,7 @@ def remove_client(name: str, principal: Principal) -> Any:
     bp,
     "/<name>/rotate-secret",
     "POST",
-    access="admin",
+    access="admin_step_up",
     summary="Give a client a new secret (the old one stops working at once)",
     responses={
         201: "The client with its new client_secret",

@@ -43,6 +43,9 @@ ACCESS_DESCRIPTIONS = {
     "step_up": "A multi-factor session whose second factor was answered within TOKENWARD_STEP_UP_MAX_AGE "
     "(else 403 `step_up_required`; answer POST /api/v1/step-up).",
     "admin": "A multi-factor session of a user with role admin (else 403 `mfa_required` or `forbidden`).",
+    "admin_step_up": "A multi-factor session of a user with role admin whose second factor was answered "
+    "within TOKENWARD_STEP_UP_MAX_AGE (else 403 `mfa_required`, `forbidden` or `step_up_required`; answer "
+    "POST /api/v1/step-up).",
 }
 
 

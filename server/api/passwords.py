@@ -22,6 +22,7 @@ bp = Blueprint("passwords", __name__, url_prefix="/api/v1")
     "/me/password",
     "POST",
     access="step_up",
+    rate_limited=True,  # guesses of the current password share the user's sign-in bucket
     body=PasswordChangeRequest,
     summary="Change one's own password (a second factor answered recently; the user's other sessions end)",
     responses={
@@ -49,7 +50,7 @@ def change_own_password(body: PasswordChangeRequest, principal: Principal) -> An
     bp,
     "/admin/users/<username>/password",
     "POST",
-    access="admin",
+    access="admin_step_up",
     body=PasswordResetRequest,
     summary="Reset a local user's password (every session of the user ends)",
     responses={

@@ -172,17 +172,22 @@ def step_up(principal: Principal) -> Any:
     "/token/refresh",
     "POST",
     body=RefreshRequest,
-    summary="Rotate a refresh token",
+    client_auth=True,
+    summary="Rotate a refresh token; one a registered client was issued (one-step verify) only with that "
+    "client's HTTP Basic credentials, one of an OpenID Connect relying party only at /oauth2/token",
     model=Session,
     responses={
         200: SESSION,
-        401: "Invalid, expired or reused refresh token (or a directory user the directory no longer lets in)",
+        401: "Invalid, expired or reused refresh token (or a directory user the directory no longer lets "
+        "in); `invalid_client` when the token was issued to a registered client and the call does not "
+        "authenticate as it (HTTP Basic), or gives wrong client credentials",
         503: "The user directory did not answer (`directory_unavailable`); the refresh token stays unspent",
     },
 )
 def refresh(body: RefreshRequest) -> Any:
+    client = authenticate_client(required=False)  # before the token is looked at
     return sessions.refresh_session(
-        current_session(), runtime(), refresh_token=body.refresh_token, actor=actor()
+        current_session(), runtime(), refresh_token=body.refresh_token, actor=actor(), client=client
     ).as_json()
 
 

@@ -326,7 +326,7 @@ class LdapDirectory:
             if group
         }
         control = _text(raw, attributes["account_control"]) if "account_control" in attributes else ""
-        disabled = control.isdigit() and bool(int(control) & ACCOUNTDISABLE)
+        disabled = control.isascii() and control.isdigit() and bool(int(control) & ACCOUNTDISABLE)
         admin = member.get(self.config.admin_group) if self.config.admin_group else None
         in_login_group = not self.config.login_group or member[self.config.login_group] or bool(admin)
         return DirectoryUser(

@@ -88,9 +88,10 @@ def operation(
     """Registers a view. The view receives `body=` / `query=` / `principal=` keyword arguments when declared.
 
     `access`: what the caller's session must be (server.services.assurance.Access): public, any,
-    session, enroll, user, step_up or admin. `model`: the success body; what the view returns (a dict, or
-    a `(dict, status[, headers])` tuple) is validated against it and serialized from it. `rate_limited`: the
-    view checks a secret, so the per-IP and per-user limits count it (server.http.ratelimits)."""
+    session, enroll, user, step_up, admin or admin_step_up. `model`: the success body; what the view returns
+    (a dict, or a `(dict, status[, headers])` tuple) is validated against it and serialized from it.
+    `rate_limited`: the view checks a secret, so the per-IP and per-user limits count it
+    (server.http.ratelimits)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, request
 from flask_limiter import Limiter, RequestLimit
 
+from server.http.auth import authenticate_request
 from server.db import current_session
 from server.errors import TokenwardError
 from server.http import metrics
@@ -30,6 +31,8 @@ from server.services.transaction_owner import transaction_owner
 
 log = logging.getLogger(__name__)
 
+# Endpoints that check a secret of the signed-in user (no username in the body): counted against that user.
+_SESSION_USER_ENDPOINTS = frozenset({"passwords.change_own_password"})
 IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
 _MAX_USERNAME_LENGTH = 64
 
@@ -49,6 +52,8 @@ def _limited_user() -> str | None:
 
 
 def _find_limited_user() -> str | None:
+    if request.endpoint in _SESSION_USER_ENDPOINTS:
+        return _session_user()
     try:
         body = json_body()
     except TokenwardError:
@@ -66,6 +71,17 @@ def _find_limited_user() -> str | None:
         # own connection (database://) is about to need.
         session.rollback()
     return owner.lower() if owner else None
+
+
+def _session_user() -> str | None:
+    """The signed-in user, when the request's session is valid (else the view refuses it anyway)."""
+    try:
+        username = authenticate_request("session").user.username.lower()
+    except TokenwardError:
+        return None
+    finally:
+        current_session().rollback()  # as above: free SQLite's write lock for the counters
+    return username
 
 
 def _user_key() -> str:

@@ -197,10 +197,10 @@ class IdToken(OpenIDCode):  # type: ignore[misc]  # Authlib is untyped
 @dataclass
 class PresentedRefreshToken:
     token: str
-    scope: str
+    scope: str  # as granted: Authlib refuses a broader request (invalid_scope)
 
     def check_client(self, client: RelyingParty) -> bool:
-        return True  # server.services.oidc.refresh_for_client checks the family's client
+        return True  # server.services.sessions.refresh_session refuses (and audits) another's session
 
     def get_scope(self) -> str:
         return self.scope
@@ -213,7 +213,17 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Authlib i
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> PresentedRefreshToken:
-        return PresentedRefreshToken(refresh_token, self.request.payload.scope or "openid")
+        try:
+            granted = oidc.granted_scope(
+                current_session(),
+                runtime(),
+                refresh_token=refresh_token,
+                client=self.request.client.client,
+                actor=actor(),
+            )
+        except InvalidGrant as err:
+            raise InvalidGrantError(err.detail) from err
+        return PresentedRefreshToken(refresh_token, granted)
 
     def authenticate_user(self, refresh_token: PresentedRefreshToken) -> PresentedRefreshToken:
         return refresh_token
@@ -229,7 +239,8 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Authlib i
             )
         except (InvalidGrant, RefreshTokenInvalid, RefreshTokenReused) as err:
             raise InvalidGrantError(err.detail) from err
-        return _token_json(issued.access_token, issued.expires_in, issued.refresh_token, refresh_token.scope)
+        scope = self.request.payload.scope or refresh_token.scope
+        return _token_json(issued.access_token, issued.expires_in, issued.refresh_token, scope)
 
     def revoke_old_credential(self, refresh_token: PresentedRefreshToken) -> None:
         """Nothing: refresh_session spent it."""

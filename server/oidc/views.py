@@ -30,6 +30,7 @@ bp = Blueprint("oidc", __name__)
 well_known = Blueprint("oidc_discovery", __name__, url_prefix="/.well-known")
 # Our own parameter on the continuation of a `prompt=login` request: the session must be newer than this.
 AUTHENTICATED_AFTER = "tw_authenticated_after"
+MAX_SECONDS_DIGITS = 12
 HTML_ERROR = Answer("The request is not valid (an error page for the person, text/html)", media="text/html")
 
 
@@ -70,6 +71,14 @@ def _full_session() -> Principal | None:
     return principal if principal is not None and principal.claims.get("azp") is None else None
 
 
+def _whole_seconds(value: str | None) -> int | None:
+    """A count of seconds in ASCII digits (`"²".isdigit()` is true, yet int() refuses it); None otherwise,
+    or when longer than any meaningful count (int() refuses thousands of digits)."""
+    if value and value.isascii() and value.isdigit() and len(value) <= MAX_SECONDS_DIGITS:
+        return int(value)
+    return None
+
+
 def _continuation(params: dict[str, str]) -> str:
     return "/oauth2/authorize?" + urlencode(params)
 
@@ -96,8 +105,8 @@ def authorize() -> Any:
     params = request.args.to_dict()
     prompts = set(params.get("prompt", "").split())
     client = grant.client.client
-    after = params.get(AUTHENTICATED_AFTER)
-    authenticated_after = float(after) if after and after.isdigit() else None
+    after = _whole_seconds(params.get(AUTHENTICATED_AFTER))
+    authenticated_after = float(after) if after is not None else None
     if "login" in prompts:
         # Sign in again now; the continuation says so without `prompt=login`, or it would never end.
         params.pop("prompt")
@@ -108,7 +117,7 @@ def authorize() -> Any:
         principal,
         client=client,
         acr_values=params.get("acr_values"),
-        max_age=int(max_age) if max_age and max_age.isdigit() else None,
+        max_age=_whole_seconds(max_age),
         authenticated_after=authenticated_after,
         now=rt.now(),
     )

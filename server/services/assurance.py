@@ -35,8 +35,9 @@ ENROLL_SCOPE = "enroll"
 # Tokenward's own sessions, an enroll-only one included; enroll: an enroll-only session or a recent
 # multi-factor one (adding a factor); user: a full session; step_up: a full multi-factor session whose second
 # factor was answered within TOKENWARD_STEP_UP_MAX_AGE; admin: a full multi-factor session of an
-# administrator.
-Access = Literal["public", "any", "session", "enroll", "user", "step_up", "admin"]
+# administrator; admin_step_up: both (what gives someone a way in: a user with a password, a password reset,
+# a temporary code, a token assigned, a client secret), so a stolen or forgotten admin session cannot.
+Access = Literal["public", "any", "session", "enroll", "user", "step_up", "admin", "admin_step_up"]
 
 
 def amr_for(methods: Iterable[str]) -> list[str]:
@@ -84,9 +85,9 @@ def check_access(
         return
     if not meets(acr, Acr.MFA):
         raise MfaRequired()
+    if access in ("admin", "admin_step_up") and role != "admin":
+        raise Forbidden("Administrators only")
     if access == "admin":
-        if role != "admin":
-            raise Forbidden("Administrators only")
         return
     auth_time = claims.get("auth_time")
     if not isinstance(auth_time, int) or now - auth_time > step_up_max_age:

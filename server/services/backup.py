@@ -3,8 +3,11 @@
 A backup is SQLite's online backup API (`sqlite3.Connection.backup`): a consistent snapshot taken while the
 server goes on writing (WAL mode lets readers and the writer proceed side by side), written to a temporary
 file beside the target and renamed into place once checked. A restore first checks the file (a Tokenward
-database at a migration this version knows, whose secrets open with the configured key), refuses to replace
-a database that holds accounts unless forced, copies it into place and migrates it forward.
+database at a migration this version knows, with only the schema its migrations create — see backup_schema —
+and secrets that open with the configured key) and refuses to replace a database that holds accounts unless
+forced. It then copies the backup to a private file beside the target, checks that copy again (the backup
+could change in between), migrates it forward, and only then copies it over the target's pages: a refused
+or failed restore leaves the target as it was.
 PostgreSQL has its own tools (pg_dump, pg_restore); these refuse it with that advice.
 """
 
@@ -23,12 +26,14 @@ from sqlalchemy.engine import make_url
 from server.db import tune_sqlite
 from server.errors import Conflict, TokenwardError, ValidationFailed
 from server.migrations import known_revisions, upgrade_schema
+from server.services.backup_schema import SCHEMA_QUERY, DuplicateObject, schema_difference, schema_of
 from server.services.crypto import SecretBox, SecretUnreadable
 from server.services.sealed_columns import SEALED_COLUMNS
 
 BUSY_TIMEOUT_SECONDS = 30.0  # a writer holding the lock is waited for, as the server's workers wait
 # Rows in any of these make a database an instance in use, which a restore will not replace unforced.
 ACCOUNT_TABLES = ("users", "tokens", "clients")
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")  # what SQLite may leave beside a database file
 POSTGRESQL_ADVICE = (
     "the database is not SQLite: back PostgreSQL up with pg_dump (pg_dump --format=custom --file FILE "
     "DATABASE) and restore it with pg_restore; the encryption key is not in the dump either"
@@ -61,9 +66,12 @@ def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     # A URI only for read-only opening, its path quoted (a `?` or `#` in a file name would end it).
     target = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
     try:
-        return sqlite3.connect(target, uri=read_only, timeout=BUSY_TIMEOUT_SECONDS)
+        connection = sqlite3.connect(target, uri=read_only, timeout=BUSY_TIMEOUT_SECONDS)
+        # A backup's schema is not trusted: nothing in it may call a function that has side effects.
+        connection.execute("PRAGMA trusted_schema=OFF")
     except sqlite3.Error as err:
         raise BackupFailed(f"cannot open {path}: {err}") from err
+    return connection
 
 
 def _inspect(connection: sqlite3.Connection, path: Path) -> BackupInfo:
@@ -127,19 +135,34 @@ def _copy(source: Path, destination: Path) -> BackupInfo:
 
 
 def inspect_backup(path: Path, box: SecretBox | None = None) -> BackupInfo:
-    """What a restore would bring: refused unless it is a sound Tokenward database and, given a box, every
-    sealed secret in it opens with the box's keys (the key is never in a backup: a wrong one shows here)."""
+    """What a restore would bring: refused unless it is a sound Tokenward database with only the schema its
+    migrations create and, given a box, every sealed secret in it opens with the box's keys (the key is
+    never in a backup: a wrong one shows here)."""
     if not path.is_file():
         raise BackupFailed(f"no file {path}")
     connection = _connect(path, read_only=True)
     try:
-        info = _inspect(connection, path)
-        unreadable = 0 if box is None else _count_unreadable(connection, box)
+        return _check_backup(connection, path, box)
     finally:
         connection.close()
+
+
+def _check_backup(connection: sqlite3.Connection, shown: Path, box: SecretBox | None) -> BackupInfo:
+    """`inspect_backup` on an open database, its failures naming `shown`."""
+    info = _inspect(connection, shown)
+    try:
+        difference = schema_difference(schema_of(connection.execute(SCHEMA_QUERY)), info.revision)
+    except DuplicateObject as err:
+        difference = f"names the {err} twice"
+    if difference is not None:
+        raise BackupFailed(
+            f"{shown} {difference} (at migration {info.revision}): a restore brings only Tokenward's own "
+            "schema; restore a backup made by `tokenward backup`"
+        )
+    unreadable = 0 if box is None else _count_unreadable(connection, box)
     if unreadable:
         raise BackupFailed(
-            f"{unreadable} secrets in {path} do not open with the configured encryption key: configure "
+            f"{unreadable} secrets in {shown} do not open with the configured encryption key: configure "
             "the key(s) of the instance that made the backup (TOKENWARD_ENCRYPTION_KEY or "
             "<instance>/encryption.key, and TOKENWARD_OLD_ENCRYPTION_KEYS)"
         )
@@ -182,27 +205,50 @@ def holds_accounts(path: Path) -> bool:
 
 
 def restore_backup(backup: Path, target: Path, *, box: SecretBox, force: bool) -> BackupInfo:
-    """Replaces the database at `target` with `backup` and migrates it to this version's schema."""
-    info = inspect_backup(backup, box)
+    """Replaces the database at `target` with `backup` migrated to this version's schema; `target` is
+    written only once a private copy of the backup has passed every check and been migrated."""
+    inspect_backup(backup, box)  # read-only, and told by the backup's own name before anything is written
     if backup.resolve() == target.resolve():
         raise ValidationFailed("the backup is the instance's own database")
     if holds_accounts(target) and not force:
         raise Conflict(f"{target} already holds accounts; give --force to replace them with the backup")
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not target.exists():
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    origin, destination = _connect(backup, read_only=True), _connect(target)
+    staged = target.with_name(f".{target.name}.{secrets.token_hex(4)}.restoring")
+    os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        origin.backup(destination)  # in place: a server with the file open sees the restored pages
-    except sqlite3.Error as err:
-        raise BackupFailed(f"the restore failed: {err}") from err
+        info = _stage(backup, staged, box)
+        if not target.exists():
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        _copy_pages(staged, target)  # in place: a server with the file open sees the restored pages
     finally:
-        origin.close()
-        destination.close()
-    engine = create_engine(f"sqlite:///{target}")
+        for leftover in (staged, *(staged.with_name(staged.name + end) for end in SQLITE_SIDE_FILES)):
+            leftover.unlink(missing_ok=True)
+    return info
+
+
+def _stage(backup: Path, staged: Path, box: SecretBox) -> BackupInfo:
+    """Copies `backup` to `staged`, checks the copy (what is checked is what is restored) and migrates it."""
+    _copy_pages(backup, staged, read_only=True)
+    connection = _connect(staged)
+    try:
+        info = _check_backup(connection, backup, box)
+    finally:
+        connection.close()
+    engine = create_engine(f"sqlite:///{staged}")
     tune_sqlite(engine)
     try:
         upgrade_schema(engine)
     finally:
         engine.dispose()
     return info
+
+
+def _copy_pages(source: Path, destination: Path, *, read_only: bool = False) -> None:
+    origin, copy = _connect(source, read_only=read_only), _connect(destination)
+    try:
+        origin.backup(copy)
+    except sqlite3.Error as err:
+        raise BackupFailed(f"the restore failed: {err}") from err
+    finally:
+        origin.close()
+        copy.close()

@@ -120,7 +120,7 @@ def start_challenge(
         user_id=user.id if usable and user is not None else None,
         password_verified=False,
         client_id=client.id,
-        decoy=not usable,
+        decoy_username=None if usable else username,
     )
     methods = list(allowed_methods(client))
     challenges: dict[str, dict[str, Any]] = {}

@@ -132,6 +132,7 @@ def save_code(
             acr=str(principal.claims.get("acr", "")),
             auth_time=float(principal.claims.get("auth_time", now)),
             family_id=secrets.token_hex(16),
+            source_family_id=principal.family_id,
             created_at=now,
             expires_at=now + CODE_TTL_SECONDS,
         )
@@ -167,11 +168,14 @@ def redeem_code(session: Session, rt: Runtime, *, code: str, client: Client, act
         reused = row is not None and row.client_id == client.id and row.used_at is not None and spent != 1
         if reused and row is not None:
             revoke_family(session, rt, family_id=row.family_id)
-        _audit(
-            session, rt, actor, "oidc.code", client, user, reason="code_reused" if reused else "invalid_grant"
-        )
+        reason = "code_reused" if reused else "user_disabled" if user and user.disabled else "invalid_grant"
+        _audit(session, rt, actor, "oidc.code", client, user, reason=reason)
         session.commit()
         raise InvalidGrant("The authorization code was already used" if reused else None)
+    if not _source_session_live(session, rt, row):
+        _audit(session, rt, actor, "oidc.code", client, user, reason="session_ended")
+        session.commit()  # the code stays spent
+        raise InvalidGrant("The sign-in the authorization code was issued from has ended")
     return CodeGrant(
         client_id=row.client_id,
         user=user,
@@ -184,6 +188,20 @@ def redeem_code(session: Session, rt: Runtime, *, code: str, client: Client, act
         acr=row.acr,
         auth_time=int(row.auth_time),
         family_id=row.family_id,
+    )
+
+
+def _source_session_live(session: Session, rt: Runtime, row: OidcCode) -> bool:
+    """Whether the browser session the code was issued from still stands: a logout, a password reset or
+    change, a disabled user or a revocation ends the codes it issued with it."""
+    if row.source_family_id is None:
+        return False
+    family = session.get(SessionFamily, row.source_family_id)
+    return (
+        family is not None
+        and family.user_id == row.user_id
+        and family.revoked_at is None
+        and family.expires_at > rt.now()
     )
 
 
@@ -201,20 +219,40 @@ def code_nonce_seen(session: Session, *, client_id: str, nonce: str) -> bool:
 def issue_for_code(
     session: Session, rt: Runtime, *, grant: CodeGrant, client: Client, actor: Actor
 ) -> IssuedSession:
-    earned = Earned(amr=grant.amr, acr=grant.acr, scope=FULL_SCOPE, auth_time=grant.auth_time, client=client)
+    earned = Earned(
+        amr=grant.amr,
+        acr=grant.acr,
+        scope=FULL_SCOPE,
+        auth_time=grant.auth_time,
+        client=client,
+        oidc_scope=grant.scope,
+    )
     _audit(session, rt, actor, "oidc.token", client, grant.user)
     return issue_session(session, rt, user=grant.user, earned=earned, new_family_id=grant.family_id)
+
+
+def granted_scope(session: Session, rt: Runtime, *, refresh_token: str, client: Client, actor: Actor) -> str:
+    """The scope this client's relying-party session was granted: what a refresh may ask for at most (RFC
+    6749 section 6). Any other token (another client's, a session not issued through OpenID Connect) is an
+    InvalidGrant, audited, and stays unspent."""
+    family = _family_of_refresh_token(session, refresh_token)
+    if family is not None and family.client_id == client.id and family.oidc_scope is not None:
+        return family.oidc_scope
+    user = session.get(User, family.user_id) if family is not None else None
+    _audit(session, rt, actor, "oidc.refresh", client, user, reason="not_this_clients_session")
+    session.commit()
+    raise InvalidGrant()
 
 
 def refresh_for_client(
     session: Session, rt: Runtime, *, refresh_token: str, client: Client, actor: Actor
 ) -> IssuedSession:
-    """Rotates a refresh token this client was issued (server.services.sessions.refresh_session: a reused one
-    revokes its family); another client's token is refused without being spent."""
+    """Rotates a refresh token of a session issued to this client through OpenID Connect (refresh_session: a
+    reused one revokes its family); another session's token is refused (audited) without being spent."""
     family = _family_of_refresh_token(session, refresh_token)
-    if family is None or family.client_id != client.id:
+    if family is None:
         raise InvalidGrant()
-    issued = refresh_session(session, rt, refresh_token=refresh_token, actor=actor)
+    issued = refresh_session(session, rt, refresh_token=refresh_token, actor=actor, client=client, oidc=True)
     _audit(session, rt, actor, "oidc.refresh", client, session.get(User, family.user_id))
     session.commit()
     return issued

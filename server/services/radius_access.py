@@ -102,7 +102,7 @@ def _password_first(
     session.rollback()  # end the read: SQLite holds the write lock for a transaction's whole length
     for digits in lengths:
         password, code = value[:-digits], value[-digits:]
-        if password and code.isdigit() and "otp" in peer.client.allowed_methods.split():
+        if password and code.isascii() and code.isdigit() and "otp" in peer.client.allowed_methods.split():
             try:
                 verified = check_one_step(
                     session,

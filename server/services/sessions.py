@@ -20,6 +20,7 @@ from server.errors import (
     RefreshTokenReused,
 )
 from server.models import Client, RefreshToken, SessionFamily, User
+from server.services import refresh_clients
 from server.services.assurance import FULL_SCOPE
 from server.services.audit import Actor, record_event, record_failure
 from server.services.directory_standing import confirm_directory_standing
@@ -82,6 +83,7 @@ class Earned:
     scope: str = FULL_SCOPE
     auth_time: float | None = None  # None: now
     client: Client | None = None
+    oidc_scope: str | None = None  # a relying party's session: the OpenID Connect scope granted
 
 
 def _hash(refresh_token: str) -> str:
@@ -113,6 +115,7 @@ def issue_session(
                 "amr": " ".join(earned.amr),
                 "acr": earned.acr,
                 "scope": earned.scope,
+                "oidc_scope": earned.oidc_scope,
                 "auth_time": auth_time,
                 "created_at": now,
                 "expires_at": now + settings.refresh_ttl + settings.access_ttl,
@@ -214,8 +217,18 @@ def authenticate_bearer(session: Session, rt: Runtime, *, access_token: str) -> 
     return Principal(user=user, claims=claims)
 
 
-def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor: Actor) -> IssuedSession:
+def refresh_session(
+    session: Session,
+    rt: Runtime,
+    *,
+    refresh_token: str,
+    actor: Actor,
+    client: Client | None = None,
+    oidc: bool = False,
+) -> IssuedSession:
     """Rotates: the token is spent by one conditional UPDATE; presenting a spent one revokes its family.
+    `client`: the authenticated caller (`oidc`: at the token endpoint), which must be the one the session was
+    issued to (server.services.refresh_clients); refused, the token stays unspent.
 
     The family row is updated first, by a statement that re-checks it is not revoked: a logout (an UPDATE of
     the same row) and a refresh are serialised by the database, and a token minted by a refresh that won the
@@ -224,6 +237,21 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
     row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token)))
     family = session.get(SessionFamily, row.family_id) if row is not None else None
     user = session.get(User, row.user_id) if row is not None else None
+    refused = refresh_clients.refusal(family, client=client, oidc=oidc) if family is not None else None
+    if refused is not None:
+        username = user.username if user else ""
+        session.rollback()
+        record_event(
+            session,
+            actor=actor,
+            action="session.refresh",
+            result="failure",
+            now=now,
+            target=username,
+            reason=refused.audit_reason or refused.code,
+        )
+        session.commit()
+        raise refused
     looks_live = row is not None and row.used_at is None and row.expires_at > now
     if (
         looks_live
@@ -276,6 +304,7 @@ def refresh_session(session: Session, rt: Runtime, *, refresh_token: str, actor:
         scope=family.scope,
         auth_time=family.auth_time,
         client=session.get(Client, family.client_id) if family.client_id else None,
+        oidc_scope=family.oidc_scope,
     )
     return issue_session(session, rt, user=user, earned=earned, family_id=family.id)
 

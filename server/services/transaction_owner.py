@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.models import LoginTransaction, User
@@ -12,13 +12,15 @@ MAX_TRANSACTION_ID_LENGTH = 64
 
 
 def transaction_owner(session: Session, *, transaction_id: str) -> str | None:
-    """The username of the transaction's user; None for an unknown id and for transactions without a user
-    (a passkey login, or the decoy of an unknown username). Expired or used ones still have their owner:
-    answers to them are attempts against that user all the same."""
+    """The username of the transaction's user, or the name a decoy was started for (so that answers to a
+    decoy are limited as a real user's are); None for an unknown id and for a passkey login's transaction.
+    Expired or used ones still have their owner: answers to them are attempts against that user all the
+    same."""
     if not transaction_id or len(transaction_id) > MAX_TRANSACTION_ID_LENGTH:
         return None
     return session.scalar(
-        select(User.username)
-        .join(LoginTransaction, LoginTransaction.user_id == User.id)
+        select(func.coalesce(User.username, LoginTransaction.decoy_username))
+        .select_from(LoginTransaction)
+        .outerjoin(User, LoginTransaction.user_id == User.id)
         .where(LoginTransaction.id == transaction_id)
     )

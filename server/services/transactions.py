@@ -20,9 +20,10 @@ def begin_transaction(
     user_id: int | None,
     password_verified: bool,
     client_id: str | None = None,
-    decoy: bool = False,
+    decoy_username: str | None = None,
     replaces_family: str | None = None,
 ) -> LoginTransaction:
+    """`decoy_username`: a decoy (a name without usable tokens) that nothing completes, started for it."""
     now = rt.now()
     transaction = LoginTransaction(
         id=secrets.token_urlsafe(24),
@@ -33,7 +34,8 @@ def begin_transaction(
         attempts=0,
         max_attempts=rt.settings.transaction_attempts,
         client_id=client_id,
-        decoy=decoy,
+        decoy=decoy_username is not None,
+        decoy_username=decoy_username,
         replaces_family=replaces_family,
     )
     session.add(transaction)

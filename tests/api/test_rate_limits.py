@@ -21,7 +21,7 @@ from server.http.contract import OPERATIONS
 from server.http.ratelimits import limited_endpoints
 from server.models import AuditEvent
 from server.services.ratelimit_storage import DatabaseStorage
-from tests.accounts import PASSWORD, Accounts, LoginFormClient, dispose_app
+from tests.accounts import PASSWORD, Accounts, LoginFormClient, bearer, dispose_app
 
 
 def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "memory://") -> Flask:
@@ -250,3 +250,52 @@ def test_refusals_are_counted_and_audited_once_per_key_and_window(
     ]
     after = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip")
     assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
+
+
+def test_answers_to_a_decoy_count_against_the_name_as_a_real_users_do(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    """Review finding: a decoy had no owner, so its answers skipped the per-user limit, and the request at
+    which 429 came told a name with tokens from one without (or from no user at all)."""
+    app = _app(settings, clock, "ip=1000/minute user=4/minute", storage="database://")
+    limited.append(app)
+    accounts = Accounts(app, app.test_client(), clock)
+    accounts.user_with_phone("dave")  # one password login: 1 of dave's 4, so the others start there too
+    accounts.create_user("bob")
+    accounts.client.post("/api/v1/login", json={"username": "bob", "password": PASSWORD})
+    accounts.client.post("/api/v1/login", json={"username": "nosuchuser", "password": PASSWORD})
+
+    def statuses(name: str) -> list[int]:
+        started = accounts.client.post("/api/v1/verify", json={"username": name})  # 2 of 4
+        assert started.status_code == 200, started.json
+        transaction_id = started.json["transaction_id"]
+        return [started.status_code] + [
+            accounts.client.post(
+                "/api/v1/verify", json={"transaction_id": transaction_id, "otp": "000000"}
+            ).status_code
+            for _ in range(3)
+        ]
+
+    seen = {name: statuses(name) for name in ("dave", "bob", "nosuchuser")}
+    assert seen["dave"] == [200, 401, 401, 429], seen
+    assert seen["bob"] == seen["dave"] and seen["nosuchuser"] == seen["dave"], seen
+
+
+def test_guessing_the_current_password_at_a_password_change_is_limited_per_user(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    """Review finding: a stolen session could try passwords at POST /api/v1/me/password without limit. The
+    guesses now share the user's bucket with sign-in (10 a minute by default)."""
+    app = _app(settings, clock, "ip=1000/minute user=4/minute", storage="database://")
+    limited.append(app)
+    accounts = Accounts(app, app.test_client(), clock)
+    phone = accounts.user_with_phone("alice")
+    session = accounts.full_session("alice", phone)
+
+    def change(current: str) -> int:
+        body = {"current_password": current, "new_password": "a new and longer passphrase"}
+        return accounts.client.post("/api/v1/me/password", json=body, headers=bearer(session)).status_code
+
+    # The counters keep real time: the budget of 4 is shared with the three sign-in requests just made.
+    assert [change(f"guess {i}") for i in range(3)] == [401, 429, 429]
+    assert change(PASSWORD) == 429  # the right one too, until the window ends

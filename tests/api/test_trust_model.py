@@ -211,8 +211,11 @@ def test_sessions_say_how_they_were_earned(app: Flask, accounts: Accounts) -> No
     # A client's session is the client's: it reads /me and logs out, and administers nothing.
     for path in ("/api/v1/admin/users", "/api/v1/admin/audit", "/api/v1/admin/clients", "/api/v1/tokens"):
         _problem(client.get(path, headers=bearer(single)), 403, "forbidden")
-    # A refresh keeps what the sign-in earned.
-    refreshed = _refresh(client, single).json
+    # A refresh (by the client it was issued to) keeps what the sign-in earned.
+    _problem(_refresh(client, single), 401, "invalid_client")
+    refreshed = client.post(
+        "/api/v1/token/refresh", json={"refresh_token": single["refresh_token"]}, headers=headers
+    ).json
     assert (_claims(refreshed)["acr"], _claims(refreshed)["auth_time"]) == ("single-factor", one_step_at)
     _problem(client.get("/api/v1/admin/users", headers=bearer(refreshed)), 403, "forbidden")
 

@@ -129,7 +129,12 @@ def test_a_refresh_asks_the_directory(accounts: Accounts, app: Flask, slapd: Sla
     session = _one_step(accounts, phone).json
 
     def refresh(token: str) -> Any:
-        return accounts.client.post("/api/v1/token/refresh", json={"refresh_token": token})
+        # The session was issued to the login form's client: it refreshes it with its credentials.
+        return accounts.client.post(
+            "/api/v1/token/refresh",
+            json={"refresh_token": token},
+            headers=login_form_credentials(accounts.app),
+        )
 
     slapd.stop()
     down = refresh(session["refresh_token"])

@@ -1,8 +1,9 @@
 """A real `tokenward radius serve` process asked by clients nobody here wrote: FreeRADIUS's `radclient` and
 `radtest`, and PAM's `pam_radius_auth` driven by `pamtester` as sshd would drive it.
 
-Accounts are made with the console (`user add`, `token import` of a known HOTP seed, `radius client add`);
-the emulated fob answers with `tokenward fob respond`. A missing client program fails these tests.
+Accounts are made in-process on the console's instance (a user, a known HOTP seed, the NAS as a client); the
+console's own `radius client` commands are tested at the end; the emulated fob answers with
+`tokenward fob respond`. A missing client program fails these tests.
 """
 
 from __future__ import annotations
@@ -20,12 +21,20 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from server.config import Settings
+from server.migrations import upgrade_schema
+from server.radius.server import build_runtime
+from server.services.audit import Actor
+from server.services.radius_clients import add_radius_client
+from server.services.seed_import import import_seed_file
+from server.services.users import create_user
 from tests.e2e.conftest import TOKENWARD, Console
 from tests.e2e.test_fob_console import emulate  # noqa: F401 (a fixture)
 
@@ -135,18 +144,30 @@ def stop_radius(radius: Radius) -> None:
     assert "Traceback" not in radius.log_path.read_text(errors="replace"), radius.log()
 
 
-def _accounts(console: Console, tmp_path: Path) -> None:
-    console.ok("user", "add", "alice", "--password-stdin", stdin=PASSWORD + "\n")
-    (tmp_path / "seed.csv").write_text(f"RAD1, {SEED_HEX}, hotp\n")
-    console.ok("token", "import", str(tmp_path / "seed.csv"), "--user", "alice")
+def _accounts(console: Console, *, client: str | None = "vpn", **client_options: Any) -> None:
+    """alice with a known HOTP seed, and the NAS as a RADIUS client (`client`, unless None), made in-process
+    on the console's instance: three console starts fewer per test (`user add`, `token import` and
+    `radius client add` have tests of their own)."""
+    rt, sessions = build_runtime(Settings.from_env(console.env))
+    session = sessions()
+    try:
+        upgrade_schema(session.get_bind())  # type: ignore[arg-type]
+        create_user(session, rt, username="alice", password=PASSWORD, actor=Actor.console())
+        seed = f"RAD1, {SEED_HEX}, hotp\n".encode()
+        import_seed_file(session, rt, data=seed, source="seed.csv", username="alice", actor=Actor.console())
+        if client is not None:
+            client_options.setdefault("address", "127.0.0.1/32")
+            add_radius_client(
+                session, rt, name=client, secret=SECRET, actor=Actor.console(), **client_options
+            )
+    finally:
+        session.close()
+        session.get_bind().dispose()  # type: ignore[union-attr]
 
 
 @pytest.fixture
 def radius(console: Console, tmp_path: Path) -> Iterator[Radius]:
-    _accounts(console, tmp_path)
-    console.ok(
-        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
-    )
+    _accounts(console)
     server = start_radius(console, tmp_path)
     try:
         yield server
@@ -290,8 +311,8 @@ def test_a_temporary_code_answers_the_challenge(radius: Radius, console: Console
 
 
 def test_a_code_only_client_sends_the_code_alone(console: Console, tmp_path: Path) -> None:
-    _accounts(console, tmp_path)
-    console.ok(
+    _accounts(console, client=None)
+    console.ok(  # the console's --code-only, as an administrator sets it
         "radius",
         "client",
         "add",
@@ -313,10 +334,7 @@ def test_a_code_only_client_sends_the_code_alone(console: Console, tmp_path: Pat
 
 
 def test_the_per_user_rate_limit_holds_for_radius(console: Console, tmp_path: Path) -> None:
-    _accounts(console, tmp_path)
-    console.ok(
-        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
-    )
+    _accounts(console)
     server = start_radius(console, tmp_path, rate_limits="user=2/minute")
     try:
         assert received(server.ask(pap(PASSWORD + "000000"))) == "Access-Reject"
@@ -330,10 +348,7 @@ def test_the_per_user_rate_limit_holds_for_radius(console: Console, tmp_path: Pa
 
 
 def test_metrics_add_up_every_workers_answers(console: Console, tmp_path: Path) -> None:
-    _accounts(console, tmp_path)
-    console.ok(
-        "radius", "client", "add", "vpn", "--address", "127.0.0.1/32", "--secret-stdin", stdin=SECRET + "\n"
-    )
+    _accounts(console)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         metrics_port = probe.getsockname()[1]

@@ -125,6 +125,7 @@ def test_no_session_survives_its_logout_racing_a_refresh(postgres_cluster: Clust
                     post,
                     cluster.node(index + 1).url("/api/v1/token/refresh"),
                     {"refresh_token": session["refresh_token"]},
+                    auth=auth,  # the sessions are the client's: it refreshes them
                 )
             )
         answers = at_once(calls)
@@ -146,7 +147,9 @@ def test_no_session_survives_its_logout_racing_a_refresh(postgres_cluster: Clust
         """Each token tried on the node that did not issue it (access) and on the other (refresh)."""
         me = requests.get(cluster.node(index + 1).url("/api/v1/me"), headers=bearer(candidate), timeout=30)
         again = post(
-            cluster.node(index).url("/api/v1/token/refresh"), {"refresh_token": candidate["refresh_token"]}
+            cluster.node(index).url("/api/v1/token/refresh"),
+            {"refresh_token": candidate["refresh_token"]},
+            auth=auth,
         )
         return [
             (index, what, was_minted)

@@ -1,6 +1,7 @@
 """Slow and broken clients against a real `tokenward serve --workers 2`: fifty stalled connections leave
 sign-in answering, a request that never completes gets 408, and what the server layer answers itself
-(malformed or over-long requests, a body cut short) is problem+json, never HTML.
+(malformed or over-long requests, a body cut short, broken chunked framing) is problem+json, never HTML.
+Chunked bodies end where their chunks say, not where their bytes look like a last chunk.
 
 One server serves the module.
 """
@@ -17,12 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from server.gunicorn_worker import HEAD_LIMIT_BYTES, RequestState, request_state
+from server.request_framing import HEAD_LIMIT_BYTES, RequestState, request_state
 from tests.e2e.serve_process import PASSWORD, OtpToken, ServeProcess, add_user, enroll_token, server_env
 
 pytestmark = pytest.mark.slow
 
 STALLED_CLIENTS = 50  # far more than the node's threads (2 workers, 8 threads each)
+FAKE_LAST_CHUNK_CLIENTS = 40
 # Long enough that sign-in is answered well before the stalled requests time out (the test checks they
 # are all still waiting afterwards), short enough to see the 408 without making the module slow.
 CLIENT_REQUEST_SECONDS = 8
@@ -63,6 +65,10 @@ def _read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while chunk := sock.recv(65_536):
         data += chunk
+    return _parse_answer(data)
+
+
+def _parse_answer(data: bytes) -> tuple[int, dict[str, str], bytes]:
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = {}
@@ -105,20 +111,26 @@ def _still_waiting(sock: socket.socket) -> bool:
     return False
 
 
+def _sign_in_twice(node: Node) -> None:
+    """Health check, password and one-time code, twice, each answered within the test's HTTP timeout."""
+    with requests.Session() as http:
+        for _ in range(2):
+            assert http.get(node.server.url("/healthz"), timeout=SOCKET_SECONDS).status_code == 200
+            challenge = http.post(
+                node.server.url("/api/v1/login"),
+                json={"username": node.username, "password": PASSWORD},
+                timeout=SOCKET_SECONDS,
+            )
+            assert challenge.status_code == 200, challenge.text
+            answer = {"transaction_id": challenge.json()["transaction_id"], "otp": node.token.next_hotp()}
+            verified = http.post(node.server.url("/api/v1/verify"), json=answer, timeout=SOCKET_SECONDS)
+            assert verified.status_code == 200, verified.text
+
+
 def test_fifty_stalled_clients_leave_sign_in_answering(node: Node) -> None:
     stalled = [_stall(node, index) for index in range(STALLED_CLIENTS)]
     try:
-        with requests.Session() as http:
-            for _ in range(2):
-                challenge = http.post(
-                    node.server.url("/api/v1/login"),
-                    json={"username": node.username, "password": PASSWORD},
-                    timeout=SOCKET_SECONDS,
-                )
-                assert challenge.status_code == 200, challenge.text
-                answer = {"transaction_id": challenge.json()["transaction_id"], "otp": node.token.next_hotp()}
-                verified = http.post(node.server.url("/api/v1/verify"), json=answer, timeout=SOCKET_SECONDS)
-                assert verified.status_code == 200, verified.text
+        _sign_in_twice(node)
         # Answered while every stalled request was still waiting: none of them held a thread.
         assert all(_still_waiting(sock) for sock in stalled)
         # A request that never completes is answered 408 once its time is up, and closed.
@@ -126,6 +138,94 @@ def test_fifty_stalled_clients_leave_sign_in_answering(node: Node) -> None:
     finally:
         for sock in stalled:
             sock.close()
+
+
+_CHUNKED_LOGIN_HEAD = (
+    b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_a_last_chunk_inside_chunk_data_holds_no_thread(node: Node) -> None:
+    """A 7-byte chunk whose data is `\\r\\n0\\r\\n\\r\\n` is not the end of the body: forty such requests wait
+    in the worker's loop (for the rest of their body, or their 408), not in its threads."""
+    fake_ends = []
+    try:
+        for _ in range(FAKE_LAST_CHUNK_CLIENTS):
+            sock = node.connect()
+            sock.sendall(_CHUNKED_LOGIN_HEAD + b"7\r\n\r\n0\r\n\r\n")
+            fake_ends.append(sock)
+        _sign_in_twice(node)
+    finally:
+        for sock in fake_ends:
+            sock.close()
+
+
+def test_a_chunked_body_holding_a_last_chunk_is_read_whole(node: Node) -> None:
+    """The bytes of a last chunk in a chunk's data are data: the application sees the whole body (here a
+    number where the password belongs, which it refuses by name)."""
+    with node.connect() as sock:
+        sock.sendall(_CHUNKED_LOGIN_HEAD + _chunk(b'{"username": "stella", "password":\r\n0\r\n\r\n'))
+        sock.sendall(_chunk(b"}") + b"0\r\n\r\n")
+        status, headers, body = _read_answer_of_length(sock)
+    assert (status, headers.get("content-type")) == (422, "application/problem+json"), body
+    assert b"password" in body
+
+
+def test_a_chunked_body_with_trailers_is_served(node: Node) -> None:
+    login = json.dumps({"username": node.username, "password": PASSWORD}).encode()
+    with node.connect() as sock:
+        sock.sendall(_CHUNKED_LOGIN_HEAD + _chunk(login[:10]) + _chunk(login[10:]) + b"0\r\nX-T: 1\r\n\r\n")
+        status, _headers, body = _read_answer_of_length(sock)
+    assert status == 200, body
+    assert json.loads(body)["transaction_id"]
+
+
+def _read_answer_of_length(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of the answer on a kept-alive `sock`: read to its Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65_536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, headers, _ = _parse_answer(head + b"\r\n\r\n")
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65_536)
+        assert chunk, body
+        body += chunk
+    return status, headers, body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",  # not hex
+        b"-2\r\n{}\r\n0\r\n\r\n",
+        b"0x2\r\n{}\r\n0\r\n\r\n",
+        b"2 \r\n{}\r\n0\r\n\r\n",  # white space without an extension
+        b"2;=\r\n{}\r\n0\r\n\r\n",  # an extension without a name
+        b"2\r\n{}XY0\r\n\r\n",  # data longer than its size
+        b"1" * 5000,  # a chunk-size line with no end
+        b"2\n{}",  # a chunk-size line ended by a bare LF
+        b"2\r\n{}\r\n0\r\nX-T: 1\n\r\n",  # a bare LF in the trailers
+    ],
+    ids=["not-hex", "negative", "0x", "white-space", "empty-ext", "long-data", "endless", "lf", "trailer-lf"],
+)
+def test_broken_chunked_framing_is_refused_with_problem_json(node: Node, body: bytes) -> None:
+    with node.connect() as sock:
+        sock.sendall(_CHUNKED_LOGIN_HEAD + body)
+        _assert_problem(_read_answer(sock), 400, "malformed_request")
+
+
+def test_a_chunked_body_over_the_limit_is_refused_at_its_size(node: Node) -> None:
+    with node.connect() as sock:
+        sock.sendall(_CHUNKED_LOGIN_HEAD + b"10001\r\n")  # 65,537 bytes announced: over the default limit
+        _assert_problem(_read_answer(sock), 413, "body_too_large")
 
 
 @pytest.mark.parametrize(
@@ -168,6 +268,10 @@ def test_a_body_cut_short_is_refused_with_problem_json(node: Node) -> None:
         (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", RequestState.COMPLETE),  # the app's 413
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", RequestState.INCOMPLETE),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", RequestState.COMPLETE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n\r\n0\r\n\r\n", RequestState.INCOMPLETE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n", RequestState.COMPLETE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n", RequestState.MALFORMED),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", RequestState.COMPLETE),  # gunicorn refuses it
         (b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * HEAD_LIMIT_BYTES, RequestState.HEAD_TOO_LARGE),
     ],
 )

@@ -47,6 +47,15 @@ def test_an_unreachable_database_stops_the_server_with_one_line(console: Console
     assert "not-this-password" not in line
 
 
+def test_a_database_url_with_an_unknown_driver_stops_the_server_with_one_line(console: Console) -> None:
+    url = "postgresql+nosuchdriver://tokenward:not-this-password@127.0.0.1/tokenward"
+    line = _one_error_line(
+        console.run("serve", "--port", "0", env={**console.env, "TOKENWARD_DATABASE_URL": url})
+    )
+    assert line.startswith("error: TOKENWARD_DATABASE_URL: ")
+    assert "not-this-password" not in line
+
+
 def test_a_node_with_another_encryption_key_refuses_to_start(console: Console, api: Flask) -> None:
     with api.app_context():  # a signing key, sealed with the instance's key (as a first node makes it)
         rt = api.extensions["tokenward"]

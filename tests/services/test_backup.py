@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -118,3 +120,86 @@ def test_a_backup_from_an_older_migration_is_migrated_forward(tmp_path: Path, sq
     target = tmp_path / "fresh" / "tokenward.db"
     assert restore_backup(older, target, box=SecretBox(KEY), force=False).revision == "0005"
     assert _revision(target) == _revision(sqlite_template) != "0005"  # the head of this version
+
+
+def _without_unique_username(connection: sqlite3.Connection) -> None:
+    """Recreates `users` without its UNIQUE(username), as a hand-edited backup would."""
+    [(sql,)] = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'users'").fetchall()
+    weaker = re.sub(r",\s*CONSTRAINT uq_users_username UNIQUE \(username\)", "", sql)
+    assert weaker != sql
+    connection.execute(weaker.replace('"users"', "users_weaker", 1))
+    connection.execute("INSERT INTO users_weaker SELECT * FROM users")
+    connection.execute("DROP TABLE users")
+    connection.execute("ALTER TABLE users_weaker RENAME TO users")
+
+
+HOSTILE_SCHEMAS: dict[str, tuple[str | Callable[[sqlite3.Connection], None], str]] = {
+    "trigger": (
+        "CREATE TRIGGER backdoor AFTER INSERT ON session_families "
+        "BEGIN UPDATE users SET role='admin' WHERE id=NEW.user_id; END",
+        r"holds the trigger 'backdoor', which Tokenward's migrations do not create",
+    ),
+    "view": (
+        "CREATE VIEW admins AS SELECT username FROM users WHERE role = 'admin'",
+        r"holds the view 'admins', which Tokenward's migrations do not create",
+    ),
+    "table": (
+        'CREATE TABLE "notes\nerror: all fine" (body TEXT)',
+        r"holds the table 'notes\\nerror: all fine', which Tokenward's migrations do not create",
+    ),
+    "index": (
+        "CREATE INDEX ix_users_role ON users (role)",
+        r"holds the index 'ix_users_role', which Tokenward's migrations do not create",
+    ),
+    "changed table": (
+        _without_unique_username,
+        r"holds the table 'users', unlike the one Tokenward's migrations create",
+    ),
+    "missing index": (
+        "DROP INDEX ix_tokens_user_id",
+        r"lacks the index 'ix_tokens_user_id', which Tokenward's migrations create",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", HOSTILE_SCHEMAS, ids=str)
+def test_a_backup_with_a_schema_of_its_own_is_refused(
+    tmp_path: Path, sqlite_template: Path, change: str
+) -> None:
+    """Triggers and views run with the server's rights: a backup brings data and only Tokenward's own
+    schema, or the target stays as it was (even with force)."""
+    statement, expected_message = HOSTILE_SCHEMAS[change]
+    hostile = tmp_path / "hostile.db"
+    shutil.copyfile(sqlite_template, hostile)
+    with closing(sqlite3.connect(hostile)) as connection:
+        if callable(statement):
+            statement(connection)
+        else:
+            connection.execute(statement)
+        connection.commit()
+    target = tmp_path / "live" / "tokenward.db"
+    target.parent.mkdir()
+    shutil.copyfile(sqlite_template, target)
+    before = target.read_bytes()
+
+    with pytest.raises(BackupFailed, match=expected_message) as refused:
+        restore_backup(hostile, target, box=SecretBox(KEY), force=True)
+    assert "\n" not in refused.value.detail  # one line, whatever the names
+    assert "CREATE" not in refused.value.detail and "UPDATE" not in refused.value.detail  # no SQL shown
+    assert target.read_bytes() == before
+    assert sorted(path.name for path in target.parent.iterdir()) == ["tokenward.db"]
+
+
+def test_a_genuine_backup_analysed_and_vacuumed_still_restores(tmp_path: Path, sqlite_template: Path) -> None:
+    """What SQLite itself adds to a genuine database (ANALYZE's statistics) and a layout SQLite rewrites
+    (VACUUM) are no schema of the backup's own."""
+    backup = tmp_path / "analysed.db"
+    shutil.copyfile(sqlite_template, backup)
+    with closing(sqlite3.connect(backup)) as connection:
+        connection.execute("ANALYZE")
+        connection.commit()
+        connection.execute("VACUUM")
+    target = tmp_path / "fresh" / "tokenward.db"
+    assert restore_backup(backup, target, box=SecretBox(KEY), force=False).users == 0
+    assert _revision(target) == _revision(sqlite_template)
+    assert sorted(path.name for path in target.parent.iterdir()) == ["tokenward.db"]

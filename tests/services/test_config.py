@@ -66,6 +66,32 @@ def test_a_bad_variable_is_named(name: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "foo://tokenward:s3cret-pw@db/tokenward",  # no such dialect
+        "postgresql+nosuchdriver://tokenward:s3cret-pw@db/tokenward",  # no such driver
+        "postgresql://tokenward:s3cret-pw@db:notaport/tokenward",
+        "tokenward:s3cret-pw@db/tokenward",  # no scheme at all
+        "sqlite+pysqlcipher://:s3cret-pw@/tokenward.db",  # a driver SQLAlchemy knows, not installed
+    ],
+)
+def test_a_database_url_sqlalchemy_cannot_open_is_named_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"TOKENWARD_DATABASE_URL": url})
+    assert caught.value.detail.startswith("TOKENWARD_DATABASE_URL: ")
+    assert "s3cret-pw" not in caught.value.detail
+
+
+def test_database_urls_of_installed_drivers_pass() -> None:
+    for url in (
+        "sqlite:////srv/tw/tokenward.db",
+        "postgresql+psycopg://tw:pw@db:5432/tw",
+        "postgresql://db/tw",
+    ):
+        assert Settings.from_env({"TOKENWARD_DATABASE_URL": url}).sqlalchemy_url == url
+
+
+@pytest.mark.parametrize(
     "attestation",
     [{}, {"TOKENWARD_WEBAUTHN_ATTESTATION": "direct"}],
     ids=["attestation-none", "no-trust-anchors"],

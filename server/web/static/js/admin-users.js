@@ -19,6 +19,15 @@ import { formatTime } from "./format.js";
 import { PAGE_SIZE, emptyRow, renderPager } from "./listing.js";
 import { confirmAction } from "./confirm.js";
 import { describeProblem } from "./messages.js";
+import { StepUpCancelled, withStepUp } from "./step-up.js";
+
+// Creating a user, resetting a password and issuing a temporary code give someone a way in: they need the
+// administrator's second factor answered recently (step-up.js asks for it when the API says so).
+function describeAdminProblem(problem) {
+  return problem instanceof StepUpCancelled
+    ? "Nothing was changed: your second factor was not answered."
+    : describeProblem(problem);
+}
 
 const status = byId("admin-status");
 const form = byId("user-form");
@@ -158,10 +167,12 @@ passwordForm.addEventListener("submit", async (event) => {
   }
   await whileBusy(passwordForm, async () => {
     try {
-      await api(`/api/v1/admin/users/${encodeURIComponent(username)}/password`, { method: "POST", json: { password } });
+      await withStepUp("reset a password", () =>
+        api(`/api/v1/admin/users/${encodeURIComponent(username)}/password`, { method: "POST", json: { password } }),
+      );
     } catch (problem) {
       passwordDialog.close("cancel");
-      say(status, describeProblem(problem), "error");
+      say(status, describeAdminProblem(problem), "error");
       return;
     }
     passwordDialog.close("done");
@@ -192,13 +203,15 @@ tempForm.addEventListener("submit", async (event) => {
   await whileBusy(tempForm, async () => {
     let issued;
     try {
-      issued = await api(`/api/v1/admin/users/${encodeURIComponent(username)}/temporary-code`, {
-        method: "POST",
-        json: { ttl: Number(tempForm.elements.ttl.value) },
-      });
+      issued = await withStepUp("issue a temporary code", () =>
+        api(`/api/v1/admin/users/${encodeURIComponent(username)}/temporary-code`, {
+          method: "POST",
+          json: { ttl: Number(tempForm.elements.ttl.value) },
+        }),
+      );
     } catch (problem) {
       tempDialog.close("cancel");
-      say(status, describeProblem(problem), "error");
+      say(status, describeAdminProblem(problem), "error");
       return;
     }
     byId("temp-code-shown-title").textContent = `Temporary code for ${username}`;
@@ -233,12 +246,12 @@ form.addEventListener("submit", async (event) => {
   if (form.elements.password.value) body.password = form.elements.password.value;
   await whileBusy(form, async () => {
     try {
-      await api("/api/v1/admin/users", { method: "POST", json: body });
+      await withStepUp("create a user", () => api("/api/v1/admin/users", { method: "POST", json: body }));
     } catch (problem) {
       if (problem.code === "conflict") {
         say(status, `There is already a user named ${username}. Choose another name.`, "error");
         flagField(form.elements.username);
-      } else say(status, describeProblem(problem), "error");
+      } else say(status, describeAdminProblem(problem), "error");
       return;
     }
     form.reset();
