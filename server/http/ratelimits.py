@@ -17,10 +17,10 @@ from typing import Any
 from flask import Flask, request
 from flask_limiter import Limiter, RequestLimit
 
-from server.http.auth import authenticate_request
 from server.db import current_session
 from server.errors import TokenwardError
 from server.http import metrics
+from server.http.auth import authenticate_request
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.http.contract import OPERATIONS
 from server.services import ratelimit_audit
