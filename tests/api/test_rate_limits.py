@@ -108,6 +108,7 @@ def test_every_declared_secret_check_is_limited_whatever_the_blueprint(
         "web_session.verify_answer",
         "web_session.passkey_login",
         "oidc.token",
+        "passwords.change_own_password",
     }
     client = app.test_client()
     client.set_cookie(CSRF_COOKIE, "csrf-value")  # the pages' routes check the double submit first
