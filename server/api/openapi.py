@@ -91,7 +91,13 @@ def _content(media: str, model: type[BaseModel] | None, components: dict[str, An
 
 def _generic_responses(op: Operation) -> dict[int, str]:
     """What any operation of its kind may answer, beside what it declares."""
-    generic: dict[int, str] = {}
+    # Answered by the serving layer before any route (server/gunicorn_worker.py), for every request.
+    generic: dict[int, str] = {
+        400: "The request is malformed (`malformed_request`)",
+        408: "The request did not arrive whole within TOKENWARD_CLIENT_REQUEST_TIMEOUT (`request_timeout`)",
+        414: "The request line is too long (`request_line_too_long`)",
+        431: "The headers are too many or too large (`headers_too_large`)",
+    }
     if op.body is not None:
         generic[400] = "The body is not a JSON object (`malformed_request`)"
         generic[413] = "The body is larger than TOKENWARD_MAX_BODY_BYTES (`body_too_large`)"
