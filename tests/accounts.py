@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +14,7 @@ from urllib.parse import quote
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
 from server.clock import FrozenClock
 from server.db import db
@@ -189,6 +192,22 @@ def dispose_app(app: Flask) -> None:
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
+
+
+@contextmanager
+def own_postgres_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL schema of a module's own (its servers migrate it), as a URL, dropped at the end: other
+    tests on the same worker empty the run's schema."""
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(base_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield with_search_path(base_url, schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def with_search_path(url: str, schema: str) -> str:

@@ -18,16 +18,15 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
 import requests
-from sqlalchemy import create_engine, text
 
-from tests.accounts import with_search_path
+from tests.accounts import own_postgres_schema
 from tests.e2e.serve_process import PASSWORD, OtpToken, ServeProcess, add_user, enroll_token, server_env
 from tests.e2e.tcp_proxy import TcpProxy
 
@@ -66,21 +65,6 @@ class Node:
             time.sleep(0.1)  # polling interval
 
 
-@contextmanager
-def own_schema(base_url: str) -> Iterator[str]:
-    """A schema of the module's own (the server migrates it): other tests on the worker empty the run's."""
-    schema = f"tw_outage_{secrets.token_hex(4)}"
-    admin = create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield with_search_path(base_url, schema)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     postgresql = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
@@ -94,7 +78,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         database_proxy = redis_proxy = None
         database_url = f"sqlite:///{tmp_path / 'tokenward.db'}"
         if postgresql:
-            schema_url = stack.enter_context(own_schema(postgresql))
+            schema_url = stack.enter_context(own_postgres_schema(postgresql, "tw_outage"))
             database_proxy = stack.enter_context(TcpProxy.in_front_of(schema_url, default_port=5432))
             database_url = database_proxy.url_through(schema_url)
         if redis_url:

@@ -21,7 +21,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.accounts import with_search_path
+from tests.accounts import own_postgres_schema
 from tests.e2e.cluster import Cluster, at_once, post, running_cluster
 from tests.e2e.serve_process import PASSWORD, OtpToken, add_user, bearer, enroll_token
 
@@ -40,17 +40,8 @@ def postgresql(postgres_url: str | None) -> Iterator[str]:
     tests, which make users of their own, while other tests on the same worker empty the run's schema."""
     if postgres_url is None:
         pytest.skip("TOKENWARD_TEST_DATABASE_URL is not set")
-    base_url = os.environ["TOKENWARD_TEST_DATABASE_URL"]
-    schema = f"tw_races_{secrets.token_hex(4)}"
-    admin = create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield with_search_path(base_url, schema)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with own_postgres_schema(os.environ["TOKENWARD_TEST_DATABASE_URL"], "tw_races") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
