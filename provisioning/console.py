@@ -84,7 +84,7 @@ def service_context(
     # Imported here, not at the top: the services and Alembic, which a command's `--help`, or one that only
     # talks to a device (`fob respond`), should not wait for.
     from sqlalchemy import inspect
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from server.app import create_app
     from server.db import current_session, db
@@ -108,6 +108,8 @@ def service_context(
             fail(err.detail)
         except (OperationalError, InterfaceError) as err:
             fail(database_failure(err))
+        except DBAPIError as err:  # the driver refused the URL's options, say
+            fail(database_failure(err).replace("is not reachable", "cannot be used", 1))
         try:
             yield rt  # the command's own errors are its to word (`expected_errors`, a file's name first…)
         except (OperationalError, InterfaceError) as err:  # the database stopped answering mid-way

@@ -69,7 +69,7 @@ def add_client(body: ClientCreateRequest, principal: Principal) -> Any:
     bp,
     "/<name>",
     "DELETE",
-    access="admin",
+    access="admin_step_up",
     summary="Remove a client; its sessions and pending transactions end",
     responses={204: "Removed", 404: "No such client"},
     path_schemas={"name": CLIENT_NAME},

@@ -56,6 +56,15 @@ def test_a_database_url_with_an_unknown_driver_stops_the_server_with_one_line(co
     assert "not-this-password" not in line
 
 
+def test_a_database_option_the_driver_refuses_stops_the_server_with_one_line(console: Console) -> None:
+    url = f"postgresql+psycopg://tokenward:not-this-password@127.0.0.1:{_free_port()}/db?connect_timeout=abc"
+    line = _one_error_line(
+        console.run("serve", "--port", "0", env={**console.env, "TOKENWARD_DATABASE_URL": url})
+    )
+    assert line.startswith("error: the database cannot be used: ")
+    assert "not-this-password" not in line
+
+
 def test_a_node_with_another_encryption_key_refuses_to_start(console: Console, api: Flask) -> None:
     with api.app_context():  # a signing key, sealed with the instance's key (as a first node makes it)
         rt = api.extensions["tokenward"]

@@ -20,6 +20,9 @@ import { formatTime, givenName, tokenKind, tokenName } from "./format.js";
 import { apiQuery, emptyRow, filterParams, readQuery, remember, renderPager, wireFilters } from "./listing.js";
 import { confirmAction } from "./confirm.js";
 import { describeProblem } from "./messages.js";
+// Enabling, assigning or deleting a token needs the administrator's second factor answered recently
+// (step-up.js asks for it when the API says so).
+import { describeRefusal, withStepUp } from "./step-up.js";
 
 const OTP_TYPES = new Set(["totp", "hotp"]);
 const status = byId("admin-status");
@@ -89,10 +92,10 @@ async function run(button, path, body, done) {
   quiet(status);
   await whileBusy(button, async () => {
     try {
-      await api(path, { method: "POST", json: body });
+      await withStepUp("change this token", () => api(path, { method: "POST", json: body }));
       say(status, done, "success");
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      say(status, describeRefusal(problem), "error");
     }
   });
   await load();
@@ -109,10 +112,10 @@ async function deleteToken(button, token) {
   quiet(status);
   await whileBusy(button, async () => {
     try {
-      await api(`/api/v1/admin/tokens/${token.id}`, { method: "DELETE" });
+      await withStepUp("delete a token", () => api(`/api/v1/admin/tokens/${token.id}`, { method: "DELETE" }));
       say(status, `${tokenName(token)}${owner} was deleted.`, "success");
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      say(status, describeRefusal(problem), "error");
     }
   });
   await load();
@@ -149,9 +152,9 @@ async function submitDialog(dialog, form, path, body, done) {
   const error = form.querySelector("[role=alert]");
   await whileBusy(form, async () => {
     try {
-      await api(path, { method: "POST", json: body });
+      await withStepUp("change this token", () => api(path, { method: "POST", json: body }));
     } catch (problem) {
-      say(error, describeProblem(problem), "error");
+      say(error, describeRefusal(problem), "error");
       return;
     }
     dialog.close("done");

@@ -19,15 +19,9 @@ import { formatTime } from "./format.js";
 import { PAGE_SIZE, emptyRow, renderPager } from "./listing.js";
 import { confirmAction } from "./confirm.js";
 import { describeProblem } from "./messages.js";
-import { StepUpCancelled, withStepUp } from "./step-up.js";
-
-// Creating a user, resetting a password and issuing a temporary code give someone a way in: they need the
-// administrator's second factor answered recently (step-up.js asks for it when the API says so).
-function describeAdminProblem(problem) {
-  return problem instanceof StepUpCancelled
-    ? "Nothing was changed: your second factor was not answered."
-    : describeProblem(problem);
-}
+// What gives someone a way in (a user created or enabled, a password reset, a temporary code) or destroys
+// (a user deleted) needs the administrator's second factor answered recently: step-up.js asks for it.
+import { describeRefusal, withStepUp } from "./step-up.js";
 
 const status = byId("admin-status");
 const form = byId("user-form");
@@ -116,13 +110,15 @@ async function setDisabled(button, user, disabled) {
   quiet(status);
   await whileBusy(button, async () => {
     try {
-      await api(`/api/v1/admin/users/${encodeURIComponent(user.username)}/${disabled ? "disable" : "enable"}`, {
-        method: "POST",
-        json: {},
-      });
+      await withStepUp(disabled ? "disable a user" : "enable a user", () =>
+        api(`/api/v1/admin/users/${encodeURIComponent(user.username)}/${disabled ? "disable" : "enable"}`, {
+          method: "POST",
+          json: {},
+        }),
+      );
       say(status, `${user.username} is ${disabled ? "disabled; their sessions were ended" : "enabled"}.`, "success");
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      say(status, describeRefusal(problem), "error");
     }
   });
   await load();
@@ -138,10 +134,12 @@ async function deleteUser(button, user) {
   quiet(status);
   await whileBusy(button, async () => {
     try {
-      await api(`/api/v1/admin/users/${encodeURIComponent(user.username)}`, { method: "DELETE" });
+      await withStepUp("delete a user", () =>
+        api(`/api/v1/admin/users/${encodeURIComponent(user.username)}`, { method: "DELETE" }),
+      );
       say(status, `${user.username} was deleted.`, "success");
     } catch (problem) {
-      say(status, describeProblem(problem), "error");
+      say(status, describeRefusal(problem), "error");
     }
   });
   await load();
@@ -172,7 +170,7 @@ passwordForm.addEventListener("submit", async (event) => {
       );
     } catch (problem) {
       passwordDialog.close("cancel");
-      say(status, describeAdminProblem(problem), "error");
+      say(status, describeRefusal(problem), "error");
       return;
     }
     passwordDialog.close("done");
@@ -211,7 +209,7 @@ tempForm.addEventListener("submit", async (event) => {
       );
     } catch (problem) {
       tempDialog.close("cancel");
-      say(status, describeAdminProblem(problem), "error");
+      say(status, describeRefusal(problem), "error");
       return;
     }
     byId("temp-code-shown-title").textContent = `Temporary code for ${username}`;
@@ -251,7 +249,7 @@ form.addEventListener("submit", async (event) => {
       if (problem.code === "conflict") {
         say(status, `There is already a user named ${username}. Choose another name.`, "error");
         flagField(form.elements.username);
-      } else say(status, describeAdminProblem(problem), "error");
+      } else say(status, describeRefusal(problem), "error");
       return;
     }
     form.reset();

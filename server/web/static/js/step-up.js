@@ -94,6 +94,13 @@ export async function withStepUp(purpose, work) {
   return work();
 }
 
+// What to tell a person whose change was refused, a closed step-up dialog included.
+export function describeRefusal(problem) {
+  return problem instanceof StepUpCancelled
+    ? "Nothing was changed: your second factor was not answered."
+    : describeProblem(problem);
+}
+
 dialog.addEventListener("close", () => {
   if (settle) {
     settle.reject(new StepUpCancelled());
