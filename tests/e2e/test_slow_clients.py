@@ -170,6 +170,18 @@ def test_a_pipelined_request_still_arriving_holds_no_thread(node: Node) -> None:
             sock.close()
 
 
+def test_whole_pipelined_requests_are_all_answered_in_order(node: Node) -> None:
+    login = json.dumps({"username": node.username, "password": "wrong"}).encode()
+    with node.connect() as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" * 2
+            + b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + b"Content-Length: %d\r\n\r\n%s" % (len(login), login)
+        )
+        statuses = [_read_answer_of_length(sock)[0] for _ in range(3)]
+    assert statuses == [200, 200, 401]
+
+
 def test_framing_the_loop_cannot_judge_is_refused_there(node: Node) -> None:
     """A hundred requests with both Content-Length and chunked, whose clients then wait, are each answered
     400 and closed by the worker's loop, and sign-in keeps answering meanwhile."""
