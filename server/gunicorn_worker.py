@@ -6,10 +6,14 @@ clients hold them all. Here the worker's event loop (the one that already accept
 kept-alive ones) reads a request's head and body without blocking, and hands the connection to a thread
 only when the request is complete, with the bytes already read given back to gunicorn's parser. A request
 that is not complete within TOKENWARD_CLIENT_REQUEST_TIMEOUT seconds is answered 408 (problem+json) and
-closed; one whose client closes its side half-way, 400. Threads then only ever run the application.
+closed; one whose client closes its side half-way, 400. Threads then only ever run the application. A
+pipelined request (bytes of the next request already read with the last one) goes back through the same
+reading once the answer before it is sent: a thread never waits for the rest of a request.
 
 Where a request ends is judged by server.request_framing (a chunked body by parsing its chunks: malformed
-framing 400, a body over TOKENWARD_MAX_BODY_BYTES 413). Bodies with a Content-Length above
+framing 400, a body over TOKENWARD_MAX_BODY_BYTES 413). Framing it cannot judge (Content-Length with
+Transfer-Encoding, a transfer coding not ending with chunked, a Content-Length twice or not a number) is
+answered 400 by the loop and never handed on. Bodies with a Content-Length above
 `BODY_BUFFER_LIMIT_BYTES` are handed over as they come: the application refuses them by their Content-Length
 without reading them. In case the loop ever misjudges an end, every connection carries receive and send
 timeouts (SO_RCVTIMEO, SO_SNDTIMEO: gunicorn's `setblocking(True)` leaves them in place) of
@@ -74,12 +78,13 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.socket_timeout = struct.pack("ll", int(self.request_seconds), 0)  # struct timeval
 
     def enqueue_req(self, conn: Any) -> None:
-        """Called for a new connection and for a kept-alive one that became readable: read its request
-        first, unless it is already read (or gunicorn's parser holds the next one already)."""
-        complete = getattr(conn, "request_bytes", None) is not None
-        if complete or (conn.parser is not None and conn.parser.unreader.buf.getvalue()):
+        """Called for a new connection and for a kept-alive one that became readable or whose parser holds
+        bytes read ahead (a pipelined request): read its request first, unless it is already read. Bytes read
+        ahead go through the same completeness check, so a thread never waits for the rest of a request."""
+        if getattr(conn, "request_bytes", None) is not None:
             super().enqueue_req(conn)
             return
+        read_ahead = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         with contextlib.suppress(OSError):
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self.socket_timeout)
             conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, self.socket_timeout)
@@ -87,6 +92,8 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         conn.read_deadline = time.monotonic() + self.request_seconds
         conn.sock.setblocking(False)
         self.reading.append(conn)
+        if read_ahead and self._take(conn, read_ahead):
+            return
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _on_readable(self, conn: Any, _sock: Any) -> None:
@@ -103,15 +110,21 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             else:
                 self._close(conn)
             return
+        self._take(conn, data)
+
+    def _take(self, conn: Any, data: bytes) -> bool:
+        """Feeds what arrived to the connection's reader; once the request is whole (or refused) the
+        connection leaves the loop's reading (and poller, if there), and True is returned."""
         state = conn.reader.feed(data)
         if state is RequestState.INCOMPLETE:
-            return
+            return False
         self._stop_reading(conn)
         if state in _REFUSALS:
             self._refuse(conn, *_REFUSALS[state])
-            return
+            return True
         conn.request_bytes, conn.reader = bytes(conn.reader.received), None
         super().enqueue_req(conn)
+        return True
 
     def handle(self, conn: Any) -> Any:
         """In a thread: gives the bytes read to gunicorn's parser, then lets gunicorn run the request."""

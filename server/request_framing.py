@@ -20,6 +20,7 @@ CHUNK_SIZE_LINE_LIMIT_BYTES = 4096  # hex digits and extensions; gunicorn's own 
 TRAILER_LIMIT_BYTES = HEAD_LIMIT_BYTES
 _HEAD_END = b"\r\n\r\n"
 _CRLF = b"\r\n"
+_LENGTH_DIGITS_LIMIT = 18  # more is no length anyone sends (and int() refuses over 4300 digits)
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
@@ -27,7 +28,7 @@ class RequestState(enum.Enum):
     INCOMPLETE = "incomplete"
     COMPLETE = "complete"  # or malformed in a way gunicorn's parser refuses itself
     HEAD_TOO_LARGE = "head_too_large"
-    MALFORMED = "malformed"  # chunked framing that is not valid: 400
+    MALFORMED = "malformed"  # framing that is not valid (head or chunks): 400
     BODY_TOO_LARGE = "body_too_large"  # a chunked body over the limit: 413
 
 
@@ -193,23 +194,27 @@ class RequestReader:
         return RequestState.COMPLETE if self._chunked.done else RequestState.INCOMPLETE
 
     def _read_head(self, head: bytes) -> RequestState | None:
-        """Notes the body's framing; a state when the head alone decides it (gunicorn's parser refuses a
-        Content-Length that is not a number, a transfer coding that does not end with chunked, or both)."""
+        """Notes the body's framing; MALFORMED when the head alone shows it cannot be judged (RFC 9112 section
+        6.3: a Content-Length that is not a number or comes twice, a Transfer-Encoding with a Content-Length
+        or not ending with one chunked). These are answered by the worker's loop, never handed on."""
         codings: list[bytes] = []
+        lengths: list[bytes] = []
         for line in head.split(_CRLF)[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
             if name == b"content-length":
-                try:
-                    self._content_length = int(value.strip())
-                except ValueError:
-                    return RequestState.COMPLETE
+                lengths.append(value.strip())
             elif name == b"transfer-encoding":
-                codings += [coding.strip().lower() for coding in value.split(b",")]
+                codings += [coding.strip(b" \t").lower() for coding in value.split(b",")]
+        if len(lengths) > 1 or (
+            lengths and not (lengths[0].isdigit() and len(lengths[0]) <= _LENGTH_DIGITS_LIMIT)
+        ):
+            return RequestState.MALFORMED
         if not codings:
+            self._content_length = int(lengths[0]) if lengths else None
             return None
-        if codings[-1] != b"chunked" or self._content_length is not None:
-            return RequestState.COMPLETE
+        if lengths or codings[-1] != b"chunked" or codings.count(b"chunked") > 1:
+            return RequestState.MALFORMED
         self._chunked = ChunkedBody(
             max_size=self.max_body_bytes, max_wire_bytes=max(BODY_BUFFER_LIMIT_BYTES, 2 * self.max_body_bytes)
         )

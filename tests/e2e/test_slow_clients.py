@@ -25,6 +25,8 @@ pytestmark = pytest.mark.slow
 
 STALLED_CLIENTS = 50  # far more than the node's threads (2 workers, 8 threads each)
 FAKE_LAST_CHUNK_CLIENTS = 40
+PIPELINING_CLIENTS = 40
+UNJUDGED_FRAMING_CLIENTS = 100
 # Long enough that sign-in is answered well before the stalled requests time out (the test checks they
 # are all still waiting afterwards), short enough to see the 408 without making the module slow.
 CLIENT_REQUEST_SECONDS = 8
@@ -138,6 +140,75 @@ def test_fifty_stalled_clients_leave_sign_in_answering(node: Node) -> None:
     finally:
         for sock in stalled:
             sock.close()
+
+
+_PIPELINED_HEALTHZ_THEN_HALF_A_LOGIN = (
+    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 100\r\n\r\n{"
+)
+
+
+def test_a_pipelined_request_still_arriving_holds_no_thread(node: Node) -> None:
+    """Forty connections each send a whole request and, in the same write, the start of the next one: the
+    first is answered, and the second waits in the worker's loop (for the rest of it, or its 408), not in a
+    thread that took the connection back after the first answer."""
+    pipelining = []
+    try:
+        for _ in range(PIPELINING_CLIENTS):
+            sock = node.connect()
+            sock.sendall(_PIPELINED_HEALTHZ_THEN_HALF_A_LOGIN)
+            pipelining.append(sock)
+        for sock in pipelining:
+            status, _headers, body = _read_answer_of_length(sock)
+            assert status == 200, body
+            sock.sendall(b'"')  # one more byte of the unfinished request, as a trickling client sends
+        _sign_in_twice(node)
+        assert all(_still_waiting(sock) for sock in pipelining)
+    finally:
+        for sock in pipelining:
+            sock.close()
+
+
+def test_whole_pipelined_requests_are_all_answered_in_order(node: Node) -> None:
+    login = json.dumps({"username": node.username, "password": "wrong"}).encode()
+    with node.connect() as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" * 2
+            + b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + b"Content-Length: %d\r\n\r\n%s" % (len(login), login)
+        )
+        statuses = [_read_answer_of_length(sock)[0] for _ in range(3)]
+    assert statuses == [200, 200, 401]
+
+
+def test_framing_the_loop_cannot_judge_is_refused_there(node: Node) -> None:
+    """A hundred requests with both Content-Length and chunked, whose clients then wait, are each answered
+    400 and closed by the worker's loop, and sign-in keeps answering meanwhile."""
+    head = _CHUNKED_LOGIN_HEAD.replace(b"Transfer-Encoding", b"Content-Length: 10\r\nTransfer-Encoding")
+    smuggling = []
+    try:
+        for _ in range(UNJUDGED_FRAMING_CLIENTS):
+            sock = node.connect()
+            sock.sendall(head + _chunk(b"hello"))
+            smuggling.append(sock)
+        _sign_in_twice(node)
+        for sock in smuggling:
+            _assert_problem(_read_answer(sock), 400, "malformed_request")
+    finally:
+        for sock in smuggling:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Transfer-Encoding: gzip", b"Content-Length: four", b"Content-Length: 2\r\nContent-Length: 2"],
+    ids=["te-not-chunked", "cl-not-a-number", "cl-twice"],
+)
+def test_framing_that_cannot_be_judged_is_refused_with_problem_json(node: Node, framing: bytes) -> None:
+    with node.connect() as sock:
+        sock.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\n" + framing + b"\r\n\r\n{}")
+        _assert_problem(_read_answer(sock), 400, "malformed_request")
 
 
 _CHUNKED_LOGIN_HEAD = (
@@ -264,14 +335,23 @@ def test_a_body_cut_short_is_refused_with_problem_json(node: Node) -> None:
         (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", RequestState.COMPLETE),
         (b"POST / HTTP/1.1\r\ncontent-length: 4\r\n\r\n{}", RequestState.INCOMPLETE),
         (b"POST / HTTP/1.1\r\nContent-Length:  4\r\n\r\n{}{}", RequestState.COMPLETE),
-        (b"POST / HTTP/1.1\r\nContent-Length: four\r\n\r\n", RequestState.COMPLETE),  # gunicorn refuses it
+        (b"POST / HTTP/1.1\r\nContent-Length: four\r\n\r\n", RequestState.MALFORMED),
+        (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", RequestState.MALFORMED),
+        (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", RequestState.MALFORMED),
+        (b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", RequestState.MALFORMED),
         (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", RequestState.COMPLETE),  # the app's 413
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", RequestState.INCOMPLETE),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", RequestState.COMPLETE),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n\r\n0\r\n\r\n", RequestState.INCOMPLETE),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n", RequestState.COMPLETE),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n", RequestState.MALFORMED),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", RequestState.COMPLETE),  # gunicorn refuses it
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", RequestState.MALFORMED),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            RequestState.MALFORMED,
+        ),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", RequestState.MALFORMED),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", RequestState.COMPLETE),
         (b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * HEAD_LIMIT_BYTES, RequestState.HEAD_TOO_LARGE),
     ],
 )
