@@ -14,6 +14,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import requests
@@ -160,7 +161,7 @@ def test_a_pipelined_request_still_arriving_holds_no_thread(node: Node) -> None:
             sock.sendall(_PIPELINED_HEALTHZ_THEN_HALF_A_LOGIN)
             pipelining.append(sock)
         for sock in pipelining:
-            status, _headers, body = _read_answer_of_length(sock)
+            status, _headers, body = _read_answer_of_length(sock.makefile("rb"))
             assert status == 200, body
             sock.sendall(b'"')  # one more byte of the unfinished request, as a trickling client sends
         _sign_in_twice(node)
@@ -178,7 +179,8 @@ def test_whole_pipelined_requests_are_all_answered_in_order(node: Node) -> None:
             + b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             + b"Content-Length: %d\r\n\r\n%s" % (len(login), login)
         )
-        statuses = [_read_answer_of_length(sock)[0] for _ in range(3)]
+        answers = sock.makefile("rb")
+        statuses = [_read_answer_of_length(answers)[0] for _ in range(3)]
     assert statuses == [200, 200, 401]
 
 
@@ -242,7 +244,7 @@ def test_a_chunked_body_holding_a_last_chunk_is_read_whole(node: Node) -> None:
     with node.connect() as sock:
         sock.sendall(_CHUNKED_LOGIN_HEAD + _chunk(b'{"username": "stella", "password":\r\n0\r\n\r\n'))
         sock.sendall(_chunk(b"}") + b"0\r\n\r\n")
-        status, headers, body = _read_answer_of_length(sock)
+        status, headers, body = _read_answer_of_length(sock.makefile("rb"))
     assert (status, headers.get("content-type")) == (422, "application/problem+json"), body
     assert b"password" in body
 
@@ -251,24 +253,21 @@ def test_a_chunked_body_with_trailers_is_served(node: Node) -> None:
     login = json.dumps({"username": node.username, "password": PASSWORD}).encode()
     with node.connect() as sock:
         sock.sendall(_CHUNKED_LOGIN_HEAD + _chunk(login[:10]) + _chunk(login[10:]) + b"0\r\nX-T: 1\r\n\r\n")
-        status, _headers, body = _read_answer_of_length(sock)
+        status, _headers, body = _read_answer_of_length(sock.makefile("rb"))
     assert status == 200, body
     assert json.loads(body)["transaction_id"]
 
 
-def _read_answer_of_length(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of the answer on a kept-alive `sock`: read to its Content-Length."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65_536)
-        assert chunk, data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status, headers, _ = _parse_answer(head + b"\r\n\r\n")
-    while len(body) < int(headers["content-length"]):
-        chunk = sock.recv(65_536)
-        assert chunk, body
-        body += chunk
+def _read_answer_of_length(answers: BinaryIO) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of the next answer on a kept-alive connection (`sock.makefile("rb")`, kept
+    for the connection's later answers: one read may bring more than one answer)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = answers.readline()
+        assert line, head
+        head += line
+    status, headers, _ = _parse_answer(head)
+    body = answers.read(int(headers["content-length"]))
     return status, headers, body
 
 
