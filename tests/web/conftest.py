@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         playwright.stop()
 
 
-@pytest.fixture
-def live(settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
-    """The app on a real port. The socket is bound first: the public URL (WebAuthn origin, JWT issuer,
-    CSRF origin check) must name the port."""
+@contextmanager
+def serve_live(
+    settings: Settings, clock: FrozenClock, *, public_host: str = "localhost"
+) -> Iterator[LiveServer]:
+    """The app on a real port of `public_host`, opened by the browser as localhost. The socket is bound
+    first: the public URL (WebAuthn origin, JWT issuer, CSRF origin check) must name the port."""
     apps: dict[str, Flask] = {}
 
     def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
@@ -81,21 +84,27 @@ def live(settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
         finally:
             getattr(answer, "close", lambda: None)()
 
-    server = make_server("localhost", 0, dispatch, threaded=True)
-    url = f"http://localhost:{server.server_port}"
-    app = create_app(replace(settings, public_url=url), clock=clock)
+    server = make_server(public_host, 0, dispatch, threaded=True)
+    app = create_app(replace(settings, public_url=f"http://{public_host}:{server.server_port}"), clock=clock)
     # One-step verify calls from the tests authenticate as a registered client, as in tests/conftest.py.
     app.test_client_class = LoginFormClient
     apps["app"] = app
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
+        url = f"http://localhost:{server.server_port}"
         yield LiveServer(app=app, url=url, clock=clock, accounts=Accounts(app, app.test_client(), clock))
     finally:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
         dispose_app(app)
+
+
+@pytest.fixture
+def live(settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
+    with serve_live(settings, clock) as server:
+        yield server
 
 
 @pytest.fixture

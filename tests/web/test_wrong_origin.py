@@ -4,47 +4,22 @@ refused, and the page says which address to open and what the operator sets, ins
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
-from werkzeug.serving import make_server
 
-from server.app import create_app
 from server.clock import FrozenClock
 from server.config import Settings
-from tests.accounts import Accounts, dispose_app
 from tests.web.browsing import PHONE, LiveServer
+from tests.web.conftest import serve_live
 
 
 @pytest.fixture
 def elsewhere(settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
     """The app on a real port whose public URL names 127.0.0.1, opened by the browser as localhost."""
-    apps: dict[str, Any] = {}
-
-    def dispatch(environ: dict[str, Any], start_response: Any) -> Any:
-        answer = apps["app"](environ, start_response)
-        try:
-            return [b"".join(answer)]
-        finally:
-            getattr(answer, "close", lambda: None)()
-
-    server = make_server("127.0.0.1", 0, dispatch, threaded=True)
-    app = create_app(replace(settings, public_url=f"http://127.0.0.1:{server.server_port}"), clock=clock)
-    apps["app"] = app
-    thread = threading.Thread(target=server.serve_forever, name="wrong-origin-server", daemon=True)
-    thread.start()
-    try:
-        url = f"http://localhost:{server.server_port}"
-        yield LiveServer(app=app, url=url, clock=clock, accounts=Accounts(app, app.test_client(), clock))
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        dispose_app(app)
+    with serve_live(settings, clock, public_host="127.0.0.1") as server:
+        yield server
 
 
 def test_the_refusal_says_which_address_to_open(browser: Browser, elsewhere: LiveServer) -> None:
