@@ -3,6 +3,7 @@ against a real `tokenward serve` on the same database."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 
@@ -44,6 +45,10 @@ def test_clients_made_at_the_console_authenticate_over_http(node: Cluster) -> No
     answer = one_step(first)
     assert answer.status_code == 200, (answer.text, server.log())
     assert (answer.json()["acr"], answer.json()["amr"]) == ("single-factor", ["otp"])
+    logged = server.log(None)  # the access log names the caller (the client id), never its secret or code
+    used_code = hotp.at(hotp.next_counter - 1)
+    assert created["client_secret"] not in logged
+    assert not re.search(rf"(?<![0-9A-Za-z]){used_code}(?![0-9A-Za-z])", logged), logged
 
     rotated = node.console_json("client", "rotate-secret", "shop")
     assert (

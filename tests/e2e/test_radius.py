@@ -26,7 +26,7 @@ from typing import Any
 import pyotp
 import pytest
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from server.config import Settings
 from server.migrations import upgrade_schema
@@ -424,12 +424,26 @@ def test_pam_login_as_sshd_does_it_answers_the_challenge_prompt(
     assert refused.returncode != 0, refused.stdout + refused.stderr
 
 
+def _everything_stored(console: Console) -> str:
+    """Every row of every table of the test's database, as text."""
+    engine = create_engine(console.database_url)
+    try:
+        with engine.connect() as connection:
+            tables = [name for name in inspect(connection).get_table_names() if name != "alembic_version"]
+            return "\n".join(
+                repr(row) for table in tables for row in connection.execute(text(f'SELECT * FROM "{table}"'))
+            )
+    finally:
+        engine.dispose()
+
+
 def test_client_console_lists_and_generates_secrets(console: Console) -> None:
     created = json.loads(console.ok("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json"))
     assert len(created["secret"]) >= 32 and created["address"] == "10.0.0.0/8"
     listed = json.loads(console.ok("radius", "client", "list", "--json"))
     assert [(view["name"], view["address"]) for view in listed] == [("fw", "10.0.0.0/8")]
     assert "secret" not in listed[0]
+    assert created["secret"] not in _everything_stored(console)  # sealed in its row, in no audit event
     assert console.fails("radius", "client", "add", "fw2", "--address", "10.0.0.1/8").startswith(
         "error: address"
     )
