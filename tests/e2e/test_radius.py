@@ -26,7 +26,7 @@ from typing import Any
 import pyotp
 import pytest
 import requests
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import MetaData, create_engine, select, text
 
 from server.config import Settings
 from server.migrations import upgrade_schema
@@ -429,9 +429,10 @@ def _everything_stored(console: Console) -> str:
     engine = create_engine(console.database_url)
     try:
         with engine.connect() as connection:
-            tables = [name for name in inspect(connection).get_table_names() if name != "alembic_version"]
+            tables = MetaData()
+            tables.reflect(connection)
             return "\n".join(
-                repr(row) for table in tables for row in connection.execute(text(f'SELECT * FROM "{table}"'))
+                repr(row) for table in tables.sorted_tables for row in connection.execute(select(table))
             )
     finally:
         engine.dispose()
