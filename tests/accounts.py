@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -192,6 +194,15 @@ def dispose_app(app: Flask) -> None:
         db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
+
+
+def missing_service(reason: str) -> NoReturn:
+    """A test whose real server (PostgreSQL, Redis) is not configured: under CI (`CI` set, as `.ci/run` runs)
+    that is a failure; on a developer's machine without the server the test is skipped, saying which
+    variable would run it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run this test against the real server")
+    pytest.skip(reason)
 
 
 @contextmanager

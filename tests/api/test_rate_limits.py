@@ -21,7 +21,7 @@ from server.http.contract import OPERATIONS
 from server.http.ratelimits import limited_endpoints
 from server.models import AuditEvent
 from server.services.ratelimit_storage import DatabaseStorage
-from tests.accounts import PASSWORD, Accounts, LoginFormClient, bearer, dispose_app
+from tests.accounts import PASSWORD, Accounts, LoginFormClient, bearer, dispose_app, missing_service
 
 
 def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "memory://") -> Flask:
@@ -125,11 +125,12 @@ def test_off_disables_limits(accounts: Accounts) -> None:
         assert accounts.client.post("/api/v1/verify", json={"username": "a", "otp": "1"}).status_code == 401
 
 
-@pytest.mark.skipif("TOKENWARD_TEST_REDIS_URL" not in os.environ, reason="TOKENWARD_TEST_REDIS_URL not set")
 def test_limits_are_shared_between_nodes_through_redis(
     settings: Settings, clock: FrozenClock, limited: list[Flask]
 ) -> None:
-    redis_url = os.environ["TOKENWARD_TEST_REDIS_URL"]
+    redis_url = os.environ.get("TOKENWARD_TEST_REDIS_URL") or missing_service(
+        "TOKENWARD_TEST_REDIS_URL not set"
+    )
     user = f"shared{secrets.token_hex(4)}"  # Redis outlives the test: a fresh name per run
     node_a = _app(settings, clock, "user=4/minute", storage=redis_url)
     node_b = _app(settings, clock, "user=4/minute", storage=redis_url)

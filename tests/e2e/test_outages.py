@@ -26,7 +26,7 @@ import pytest
 import redis
 import requests
 
-from tests.accounts import own_postgres_schema
+from tests.accounts import missing_service, own_postgres_schema
 from tests.e2e.serve_process import PASSWORD, OtpToken, ServeProcess, add_user, enroll_token, server_env
 from tests.e2e.tcp_proxy import TcpProxy
 
@@ -70,7 +70,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     postgresql = os.environ.get("TOKENWARD_TEST_DATABASE_URL")
     redis_url = os.environ.get("TOKENWARD_TEST_REDIS_URL")
     if not postgresql and not redis_url:
-        pytest.skip("neither TOKENWARD_TEST_DATABASE_URL nor TOKENWARD_TEST_REDIS_URL is set")
+        missing_service("neither TOKENWARD_TEST_DATABASE_URL nor TOKENWARD_TEST_REDIS_URL is set")
     tmp_path = tmp_path_factory.mktemp("outages")
     # On; counted in the database (through its proxy) or in Redis (through its own).
     settings = {**OUTAGE_SETTINGS, "rate_limits": "ip=1000/minute user=1000/minute"}
@@ -103,7 +103,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 def database(node: Node) -> Iterator[TcpProxy]:
     """The proxy in front of PostgreSQL; afterwards forwarding again, and the node ready."""
     if node.database is None:
-        pytest.skip("TOKENWARD_TEST_DATABASE_URL is not set")
+        missing_service("TOKENWARD_TEST_DATABASE_URL is not set")
     yield node.database
     node.database.forward()
     node.await_ready(unready_code="database_unavailable")
@@ -113,7 +113,7 @@ def database(node: Node) -> Iterator[TcpProxy]:
 def redis_store(node: Node) -> Iterator[TcpProxy]:
     """The proxy in front of Redis; afterwards forwarding again, and the node ready."""
     if node.redis is None:
-        pytest.skip("TOKENWARD_TEST_REDIS_URL is not set")
+        missing_service("TOKENWARD_TEST_REDIS_URL is not set")
     yield node.redis
     node.redis.forward()
     node.await_ready(unready_code="rate_limit_store_unavailable")

@@ -23,6 +23,7 @@ import jwt
 import pytest
 import requests
 
+from tests.accounts import missing_service
 from tests.e2e.serve_process import (
     PASSWORD,
     ServeProcess,
@@ -120,7 +121,7 @@ def shared_database(request: pytest.FixtureRequest, tmp_path: Path, postgres_url
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'shared.db'}"
     if postgres_url is None:
-        pytest.skip("TOKENWARD_TEST_DATABASE_URL is not set")
+        missing_service("TOKENWARD_TEST_DATABASE_URL is not set")
     return str(request.getfixturevalue("database_url"))
 
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.accounts import own_postgres_schema
+from tests.accounts import missing_service, own_postgres_schema
 from tests.e2e.cluster import Cluster, at_once, post, running_cluster
 from tests.e2e.serve_process import PASSWORD, OtpToken, add_user, bearer, enroll_token
 
@@ -39,7 +39,7 @@ def postgresql(postgres_url: str | None) -> Iterator[str]:
     """A PostgreSQL schema of this module's own (the servers migrate it): one cluster serves the module's
     tests, which make users of their own, while other tests on the same worker empty the run's schema."""
     if postgres_url is None:
-        pytest.skip("TOKENWARD_TEST_DATABASE_URL is not set")
+        missing_service("TOKENWARD_TEST_DATABASE_URL is not set")
     with own_postgres_schema(os.environ["TOKENWARD_TEST_DATABASE_URL"], "tw_races") as url:
         yield url
 
