@@ -12,9 +12,10 @@ Refusals are counted in the metrics and audited in aggregate (server.services.ra
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 
 from server.db import current_session
@@ -23,6 +24,7 @@ from server.http import metrics
 from server.http.auth import authenticate_request
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.http.contract import OPERATIONS
+from server.http.outages import DATABASE_FAILURES, RATE_LIMIT_STORE_FAILURES
 from server.services import ratelimit_audit
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
 from server.services.ratelimit_storage import storage_options
@@ -129,8 +131,8 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         app=app,
         storage_uri=storage,
         storage_options=storage_options(rt.settings),
-        headers_enabled=True,
-        retry_after="delta-seconds",
+        # Headers come from _add_limit_headers: a store failing there must not turn an answer into a 500.
+        headers_enabled=False,
         # The database counts fixed windows (one row per key); Redis and memory keep moving windows.
         strategy="fixed-window" if in_database else "moving-window",
         enabled=limits.enabled,
@@ -154,4 +156,24 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         if limits.per_user:
             view = per_user(view)
         app.view_functions[endpoint] = view
+    app.after_request(lambda response: _add_limit_headers(limiter, response))
     return limiter
+
+
+def _add_limit_headers(limiter: Limiter, response: Response) -> Response:
+    """X-RateLimit-* on every counted answer, and Retry-After on a refusal. The headers read the store once
+    more: if it failed since the check (which already failed closed), the answer goes out without them."""
+    limit = limiter.current_limit
+    if limit is None:
+        return response
+    try:
+        reset_at, remaining = limit.reset_at, limit.remaining
+    except (*RATE_LIMIT_STORE_FAILURES, *DATABASE_FAILURES) as err:
+        log.warning("rate-limit headers left off: the store failed (%s)", type(err).__name__)
+        return response
+    response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
+    return response

@@ -28,6 +28,7 @@ class TcpProxy:
         self._forwarding = threading.Event()
         self._forwarding.set()
         self._lock = threading.Lock()
+        self._gate = threading.Lock()  # held while a chunk crosses, so that pause() is immediate
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self.port = 0
@@ -48,7 +49,9 @@ class TcpProxy:
         self._forwarding.set()
 
     def pause(self) -> None:
-        self._forwarding.clear()
+        """From return on, no byte crosses: a pump forwarding a chunk holds the gate until it is sent."""
+        with self._gate:
+            self._forwarding.clear()
 
     def refuse(self) -> None:
         with self._lock:
@@ -122,10 +125,14 @@ class TcpProxy:
                 readable, _, _ = select.select([source], [], [], POLL_SECONDS)
                 if not readable:
                     continue
-                data = source.recv(65_536)
+                with self._gate:
+                    if not self._forwarding.is_set():
+                        continue  # paused while this pump waited for bytes
+                    data = source.recv(65_536)
+                    if data:
+                        sink.sendall(data)
                 if not data:
                     break
-                sink.sendall(data)
         except (OSError, ValueError):
             pass
         _cut(source)

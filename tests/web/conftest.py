@@ -85,6 +85,9 @@ def serve_live(
             getattr(answer, "close", lambda: None)()
 
     server = make_server(public_host, 0, dispatch, threaded=True)
+    # server_close() waits for the request threads: one still serving when the engines are disposed would
+    # leave its database connection to the garbage collector, whose warning fails a later test.
+    server.daemon_threads = False
     app = create_app(replace(settings, public_url=f"http://{public_host}:{server.server_port}"), clock=clock)
     # One-step verify calls from the tests authenticate as a registered client, as in tests/conftest.py.
     app.test_client_class = LoginFormClient
