@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.errors import ConfigurationError, TokenwardError
@@ -47,6 +46,8 @@ def missing_database(settings: Settings) -> str | None:
     """Where the SQLite database should be, when it is not there (None when it is, or not SQLite)."""
     if settings.database_url and not settings.database_url.startswith("sqlite"):
         return None
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.sqlalchemy_url)
     if not url.database or url.database == ":memory:":
         return None
@@ -84,6 +85,7 @@ def service_context(
     # Imported here, not at the top: the services and Alembic, which a command's `--help`, or one that only
     # talks to a device (`fob respond`), should not wait for.
     from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from server.app import create_app

@@ -16,8 +16,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from server.config_file import merged_environment
-from server.db_timeouts import DatabaseTimeouts
 from server.errors import ConfigurationError
+
+# Added to the statement timeout for the client's deadline: the server's own cancel should win when it can.
+CLIENT_DEADLINE_MARGIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    connect_seconds: int  # TCP connect, TLS and authentication together
+    statement_seconds: int  # 0: no limit (the client deadline is then the ceiling alone, if any)
+
+    @property
+    def answer_seconds(self) -> float | None:
+        """The client-side deadline for any one answer."""
+        return self.statement_seconds + CLIENT_DEADLINE_MARGIN_SECONDS if self.statement_seconds else None
+
 
 PREFIX = "TOKENWARD_"
 DRIVER_NAME_SHOWN_MAX_CHARS = 40  # a bad URL's `dialect+driver` part is shown, cut

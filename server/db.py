@@ -8,7 +8,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import CursorResult, Engine, MetaData, Result, event
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from server.db_timeouts import DatabaseTimeouts, bound_database_waits
+from server.config import DatabaseTimeouts
+from server.db_timeouts import bound_database_waits
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

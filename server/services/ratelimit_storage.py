@@ -22,9 +22,9 @@ from sqlalchemy import Float, Integer, String, Table, bindparam, create_engine, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.config import Settings
+from server.config import DatabaseTimeouts, Settings
 from server.db import engine_options, rows_changed
-from server.db_timeouts import DatabaseTimeouts, bound_database_waits
+from server.db_timeouts import bound_database_waits
 from server.models import RateLimitCounter
 
 SCHEME = "database"
