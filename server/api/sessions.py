@@ -15,13 +15,10 @@ from server.http.auth import authenticate_client
 from server.http.context import actor, runtime
 from server.http.contract import operation
 from server.http.responses import Challenge, LoginAnswer, Me, Session, VerifyAnswer
-from server.http.schemas import (
+from server.http.schemas import LoginRequest, LogoutRequest, PasskeyLoginRequest, RefreshRequest
+from server.http.verify_schemas import (
     ChallengeStartRequest,
-    LoginRequest,
-    LogoutRequest,
     OneStepVerifyRequest,
-    PasskeyLoginRequest,
-    RefreshRequest,
     TransactionAnswerRequest,
     VerifyRequest,
 )

@@ -7,20 +7,9 @@ PostgreSQL cannot store NUL.
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    RootModel,
-    Tag,
-    model_validator,
-)
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from server.services.clients import CLIENT_NAME as CLIENT_NAME_PATTERN
 from server.services.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -107,11 +96,6 @@ def refuse_nulls(body: BaseModel) -> None:
         raise ValueError(f"{', '.join(nulls)}: give a value or leave it out (not null)")
 
 
-def _omittable(schema: dict[str, Any]) -> None:
-    """An optional member given a value or left out (`refuse_nulls`): its schema states no null default."""
-    schema.pop("default", None)
-
-
 class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -133,141 +117,6 @@ class LoginRequest(Body):
 
 class PasskeyLoginRequest(Body):
     pass
-
-
-class TransactionAnswerRequest(Body):
-    """A second-factor transaction answered: `transaction_id` and one answer, the member each subclass adds
-    (named by `answer_field`, which is also the verify metrics' `answer` label)."""
-
-    answer_field: ClassVar[str]
-
-    transaction_id: TransactionId
-
-    @property
-    def answer(self) -> str | dict[str, Any]:
-        value: str | dict[str, Any] = getattr(self, self.answer_field)
-        return value
-
-
-class OtpAnswerRequest(TransactionAnswerRequest):
-    answer_field: ClassVar[str] = "otp"
-    otp: Code
-
-
-class FobAnswerRequest(TransactionAnswerRequest):
-    answer_field: ClassVar[str] = "fob_response"
-    fob_response: Code
-
-
-class CredentialAnswerRequest(TransactionAnswerRequest):
-    answer_field: ClassVar[str] = "credential"
-    credential: Credential
-
-
-class RecoveryCodeAnswerRequest(TransactionAnswerRequest):
-    answer_field: ClassVar[str] = "recovery_code"
-    recovery_code: RecoveryCode
-
-
-class TemporaryCodeAnswerRequest(TransactionAnswerRequest):
-    answer_field: ClassVar[str] = "temporary_code"
-    temporary_code: RecoveryCode
-
-
-ANSWER_MODELS: tuple[type[TransactionAnswerRequest], ...] = (
-    OtpAnswerRequest,
-    FobAnswerRequest,
-    CredentialAnswerRequest,
-    RecoveryCodeAnswerRequest,
-    TemporaryCodeAnswerRequest,
-)
-ANSWER_FIELDS = tuple(model.answer_field for model in ANSWER_MODELS)
-
-
-class OneStepVerifyRequest(Body):
-    """A user's one-time code checked in one step (optionally with the password), by a registered client."""
-
-    answer_field: ClassVar[str] = "otp"
-
-    username: Username
-    otp: Code
-    password: Password | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_omittable)
-
-    @model_validator(mode="after")
-    def _password_not_null(self) -> OneStepVerifyRequest:
-        refuse_nulls(self)
-        return self
-
-
-class ChallengeStartRequest(Body):
-    """A username alone: a registered client starts a transaction for that user."""
-
-    username: Username
-
-
-def _answer_form(body: Any) -> str | None:
-    """The model a transaction's answer body is, by the members it names (their values are the model's
-    business): `transaction_id` and exactly one answer. None, refused, for any other set."""
-    if not isinstance(body, dict) or "transaction_id" not in body:
-        return None
-    given = [model for model in ANSWER_MODELS if model.answer_field in body]
-    return given[0].__name__ if len(given) == 1 else None
-
-
-def _verify_form(body: Any) -> str | None:
-    """As `_answer_form`, and without `transaction_id`: `username` with `otp` is one step, `username` without
-    it starts a transaction (the chosen model, closed, refuses any other member)."""
-    if isinstance(body, dict) and "transaction_id" not in body and "username" in body:
-        return (OneStepVerifyRequest if "otp" in body else ChallengeStartRequest).__name__
-    return _answer_form(body)
-
-
-_ANSWER_FORMS = f"transaction_id with exactly one of {', '.join(ANSWER_FIELDS)}"
-
-
-class PageVerifyRequest(
-    RootModel[
-        Annotated[
-            Annotated[OtpAnswerRequest, Tag(OtpAnswerRequest.__name__)]
-            | Annotated[FobAnswerRequest, Tag(FobAnswerRequest.__name__)]
-            | Annotated[CredentialAnswerRequest, Tag(CredentialAnswerRequest.__name__)]
-            | Annotated[RecoveryCodeAnswerRequest, Tag(RecoveryCodeAnswerRequest.__name__)]
-            | Annotated[TemporaryCodeAnswerRequest, Tag(TemporaryCodeAnswerRequest.__name__)],
-            Discriminator(
-                _answer_form, custom_error_type="verify_form", custom_error_message=f"give {_ANSWER_FORMS}"
-            ),
-        ]
-    ]
-):
-    """A transaction's answer (the pages' verify): one of the forms, told apart by their members."""
-
-    model_config = ConfigDict(frozen=True)
-
-
-class VerifyRequest(
-    RootModel[
-        Annotated[
-            Annotated[OtpAnswerRequest, Tag(OtpAnswerRequest.__name__)]
-            | Annotated[FobAnswerRequest, Tag(FobAnswerRequest.__name__)]
-            | Annotated[CredentialAnswerRequest, Tag(CredentialAnswerRequest.__name__)]
-            | Annotated[RecoveryCodeAnswerRequest, Tag(RecoveryCodeAnswerRequest.__name__)]
-            | Annotated[TemporaryCodeAnswerRequest, Tag(TemporaryCodeAnswerRequest.__name__)]
-            | Annotated[OneStepVerifyRequest, Tag(OneStepVerifyRequest.__name__)]
-            | Annotated[ChallengeStartRequest, Tag(ChallengeStartRequest.__name__)],
-            Discriminator(
-                _verify_form,
-                custom_error_type="verify_form",
-                custom_error_message=f"give {_ANSWER_FORMS}; or username, with otp (and optionally password) "
-                "or alone",
-            ),
-        ]
-    ]
-):
-    """One of: a transaction answered (otp, fob_response, credential, recovery_code or temporary_code); a
-    one-step `username` + `otp` (+ optional `password`); or `username` alone to start a transaction. The last
-    two need client authentication. The members given tell the forms apart."""
-
-    model_config = ConfigDict(frozen=True)
 
 
 class RefreshRequest(Body):

@@ -19,7 +19,8 @@ from server.http.auth import CsrfFailed, check_csrf, cookie_names
 from server.http.context import actor, runtime, set_principal
 from server.http.contract import operation
 from server.http.responses import Challenge, PageLoginAnswer, PageSignedIn
-from server.http.schemas import LoginRequest, PageVerifyRequest, PasskeyLoginRequest
+from server.http.schemas import LoginRequest, PasskeyLoginRequest
+from server.http.verify_schemas import PageVerifyRequest
 from server.services import login, sessions
 from server.services.sessions import IssuedSession
 from server.web.cookies import clear_session_cookies, set_session_cookies

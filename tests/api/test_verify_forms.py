@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel, ValidationError
 
 from server.http.auth import CSRF_COOKIE, CSRF_HEADER
-from server.http.schemas import PageVerifyRequest, TransactionAnswerRequest, VerifyRequest
+from server.http.verify_schemas import PageVerifyRequest, TransactionAnswerRequest, VerifyRequest
 from tests.accounts import PASSWORD, Accounts
 
 VALUES: dict[str, Any] = {
@@ -117,3 +117,17 @@ def test_a_one_step_code_is_counted_as_otp(accounts: Accounts) -> None:
     response = accounts.client.post("/api/v1/verify", json=body)
     assert response.json["code"] == "invalid_credentials"
     assert _verify_count("otp", "invalid_credentials") == before + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"transaction_id": "abc", "otpp": "123456"}, "otpp"),
+        ({"username": "alice", "otp": "123456", "pasword": PASSWORD}, "pasword"),
+        ({"transaction_id": "abc", "otp": "123456", "\ud800": 1}, "\\ud800"),  # not UTF-8: shown escaped
+    ],
+)
+def test_an_unknown_member_is_named(accounts: Accounts, body: dict[str, Any], named: str) -> None:
+    response = accounts.client.post("/api/v1/verify", json=body, headers={"Authorization": ""})
+    assert (response.status_code, response.json["code"]) == (422, "validation_error")
+    assert named in response.json["detail"]
