@@ -118,20 +118,19 @@ def _verify_form(body: Any) -> str | None:
     return _answer_form(body)
 
 
-_ANSWER_FORMS = f"transaction_id with exactly one of {', '.join(ANSWER_FIELDS)}"
-PAGE_VERIFY_MEMBERS = frozenset(name for model in ANSWER_MODELS for name in model.model_fields)
-VERIFY_MEMBERS = frozenset(
-    [*PAGE_VERIFY_MEMBERS, *OneStepVerifyRequest.model_fields, *ChallengeStartRequest.model_fields]
-)
-
-
-# The forms as union members, each tagged with its model's name (the `_answer_form` / `_verify_form` result).
+# The answer forms as union members, each tagged with its model's name (what the discriminators return).
 TaggedAnswer = (
     Annotated[OtpAnswerRequest, Tag(OtpAnswerRequest.__name__)]
     | Annotated[FobAnswerRequest, Tag(FobAnswerRequest.__name__)]
     | Annotated[CredentialAnswerRequest, Tag(CredentialAnswerRequest.__name__)]
     | Annotated[RecoveryCodeAnswerRequest, Tag(RecoveryCodeAnswerRequest.__name__)]
     | Annotated[TemporaryCodeAnswerRequest, Tag(TemporaryCodeAnswerRequest.__name__)]
+)
+
+_ANSWER_FORMS = f"transaction_id with exactly one of {', '.join(ANSWER_FIELDS)}"
+PAGE_VERIFY_MEMBERS = frozenset(name for model in ANSWER_MODELS for name in model.model_fields)
+VERIFY_MEMBERS = frozenset(
+    [*PAGE_VERIFY_MEMBERS, *OneStepVerifyRequest.model_fields, *ChallengeStartRequest.model_fields]
 )
 
 
