@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response
@@ -14,11 +15,11 @@ from server.http.auth import authenticate_client
 from server.http.context import actor, runtime
 from server.http.contract import operation
 from server.http.responses import Challenge, LoginAnswer, Me, Session, VerifyAnswer
-from server.http.schemas import (
-    LoginRequest,
-    LogoutRequest,
-    PasskeyLoginRequest,
-    RefreshRequest,
+from server.http.schemas import LoginRequest, LogoutRequest, PasskeyLoginRequest, RefreshRequest
+from server.http.verify_schemas import (
+    ChallengeStartRequest,
+    OneStepVerifyRequest,
+    TransactionAnswerRequest,
     VerifyRequest,
 )
 from server.services import login, sessions, tokens, users
@@ -102,47 +103,58 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     rate_limited=True,
 )
 def verify(body: VerifyRequest) -> Any:
-    if body.transaction_id is None:
-        client = authenticate_client(required=True)  # before any user is looked up
-        if body.otp is None:
-            assert body.username is not None and client is not None
+    match body.root:
+        case ChallengeStartRequest(username=username):
+            client = authenticate_client(required=True)  # before any user is looked up
             challenge = login.start_challenge(
-                current_session(), runtime(), username=body.username, client=client, actor=actor()
+                current_session(), runtime(), username=username, client=client, actor=actor()
             )
             return challenge_json(challenge, status="challenge")
-        return run_verify(body, client=client).as_json()
-    return run_verify(body, client=authenticate_client(required=False)).as_json()
+        case OneStepVerifyRequest() as one_step:
+            return run_one_step(one_step, client=authenticate_client(required=True)).as_json()
+        case answer:
+            return run_verify(answer, client=authenticate_client(required=False)).as_json()
 
 
-def run_verify(body: VerifyRequest, *, client: Client | None) -> IssuedSession:
-    """Runs an answered `VerifyRequest` (a transaction's answer, or a one-step code) and times it in the
-    verify metrics; shared by `POST /api/v1/verify` and the pages' `POST /web/session/verify`."""
+def run_verify(body: TransactionAnswerRequest, *, client: Client | None) -> IssuedSession:
+    """Runs a transaction's answer, timed in the verify metrics; shared by `POST /api/v1/verify` and the
+    pages' `POST /web/session/verify`."""
     rt, who = runtime(), actor()
-    answer_field = body.answer_field
-    assert answer_field is not None
+    return _timed(
+        body.answer_field,
+        lambda: verify_transaction(
+            current_session(),
+            rt,
+            transaction_id=body.transaction_id,
+            answer_field=body.answer_field,
+            answer=body.answer,
+            client=client,
+            actor=who,
+        ),
+    )
+
+
+def run_one_step(body: OneStepVerifyRequest, *, client: Client) -> IssuedSession:
+    """Runs a registered client's one-step code, timed in the verify metrics."""
+    rt, who = runtime(), actor()
+    return _timed(
+        body.answer_field,
+        lambda: verify_one_step(
+            current_session(),
+            rt,
+            username=body.username,
+            code=body.otp,
+            password=body.password,
+            client=client,
+            actor=who,
+        ),
+    )
+
+
+def _timed(answer_field: str, attempt: Callable[[], IssuedSession]) -> IssuedSession:
     started = time.perf_counter()
     try:
-        if body.transaction_id is not None:
-            issued = verify_transaction(
-                current_session(),
-                rt,
-                transaction_id=body.transaction_id,
-                answer_field=answer_field,
-                answer=getattr(body, answer_field),
-                client=client,
-                actor=who,
-            )
-        else:
-            assert body.username is not None and body.otp is not None and client is not None
-            issued = verify_one_step(
-                current_session(),
-                rt,
-                username=body.username,
-                code=body.otp,
-                password=body.password,
-                client=client,
-                actor=who,
-            )
+        issued = attempt()
     except TokenwardError as err:
         metrics.observe_verify(answer_field, err.code, time.perf_counter() - started)
         raise

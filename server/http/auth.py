@@ -11,6 +11,7 @@ import base64
 import hmac
 import logging
 from dataclasses import dataclass
+from typing import Literal, overload
 from urllib.parse import unquote_plus
 
 from flask import request
@@ -127,6 +128,10 @@ def basic_credentials() -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+@overload
+def authenticate_client(*, required: Literal[True]) -> Client: ...
+@overload
+def authenticate_client(*, required: bool) -> Client | None: ...
 def authenticate_client(*, required: bool) -> Client | None:
     """The registered client calling, by HTTP Basic; InvalidClient (401) when required and absent, or when
     given and wrong. Checked before anything else of the request is looked at."""

@@ -100,11 +100,6 @@ class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-def _verify_forms(schema: dict[str, Any]) -> None:
-    answers: list[tuple[list[str], list[str]]] = [(["transaction_id", name], []) for name in ANSWER_FIELDS]
-    forms_schema(schema, [*answers, (["username"], []), (["username", "otp"], ["password"])])
-
-
 def _activate_forms(schema: dict[str, Any]) -> None:
     forms_schema(schema, [(["otp"], []), (["credential"], [])])
 
@@ -122,43 +117,6 @@ class LoginRequest(Body):
 
 class PasskeyLoginRequest(Body):
     pass
-
-
-ANSWER_FIELDS = ("otp", "fob_response", "credential", "recovery_code", "temporary_code")
-
-
-class VerifyRequest(Body):
-    """One of: a transaction answered (otp, fob_response, credential, recovery_code or temporary_code); a
-    one-step `username` + `otp` (+ optional `password`); or `username` alone to start a transaction. The last
-    two need client authentication."""
-
-    model_config = ConfigDict(json_schema_extra=_verify_forms)
-
-    transaction_id: TransactionId | None = None
-    username: Username | None = None
-    password: Password | None = None
-    otp: Code | None = None
-    fob_response: Code | None = None
-    credential: Credential | None = None
-    recovery_code: RecoveryCode | None = None
-    temporary_code: RecoveryCode | None = None
-
-    @property
-    def answer_field(self) -> str | None:
-        return next((name for name in ANSWER_FIELDS if getattr(self, name) is not None), None)
-
-    @model_validator(mode="after")
-    def _one_form(self) -> VerifyRequest:
-        refuse_nulls(self)
-        answers = [name for name in ANSWER_FIELDS if getattr(self, name) is not None]
-        if self.transaction_id is not None:
-            if self.username is not None or self.password is not None or len(answers) != 1:
-                raise ValueError(f"with transaction_id give exactly one of {', '.join(ANSWER_FIELDS)}")
-        elif self.username is None:
-            raise ValueError("give transaction_id, or username")
-        elif answers not in ([], ["otp"]) or (self.password is not None and not answers):
-            raise ValueError("with username give otp (and optionally password), or nothing else")
-        return self
 
 
 class RefreshRequest(Body):

@@ -14,12 +14,13 @@ from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from server.api.sessions import challenge_json, run_verify
 from server.db import current_session
-from server.errors import ServiceUnavailable, TokenwardError, Unauthenticated, ValidationFailed
+from server.errors import ServiceUnavailable, TokenwardError, Unauthenticated
 from server.http.auth import CsrfFailed, check_csrf, cookie_names
 from server.http.context import actor, runtime, set_principal
 from server.http.contract import operation
 from server.http.responses import Challenge, PageLoginAnswer, PageSignedIn
-from server.http.schemas import LoginRequest, PasskeyLoginRequest, VerifyRequest
+from server.http.schemas import LoginRequest, PasskeyLoginRequest
+from server.http.verify_schemas import PageVerifyRequest
 from server.services import login, sessions
 from server.services.sessions import IssuedSession
 from server.web.cookies import clear_session_cookies, set_session_cookies
@@ -98,7 +99,7 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     bp,
     "/verify",
     "POST",
-    body=VerifyRequest,
+    body=PageVerifyRequest,
     summary="Pages: answer a second factor (as POST /api/v1/verify); the session becomes cookies",
     model=PageSignedIn,
     responses={
@@ -109,10 +110,8 @@ def passkey_login(body: PasskeyLoginRequest) -> Any:
     },
     rate_limited=True,
 )
-def verify_answer(body: VerifyRequest) -> Any:
-    if body.transaction_id is None:
-        raise ValidationFailed("give transaction_id and its answer")
-    issued = run_verify(body, client=None)
+def verify_answer(body: PageVerifyRequest) -> Any:
+    issued = run_verify(body.root, client=None)
     return _signed_in(issued, status="signed_in")
 
 

@@ -77,7 +77,7 @@ PLAUSIBLE: dict[str, Any] = {
     "type": "totp",
     "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}},
 }
-# What a schema cannot say: these bodies take one of several sets of fields (API.md, Sessions and Tokens).
+# Bodies that take one of several sets of fields (API.md, Sessions and Tokens): a valid set for each field.
 FORMS: dict[str, list[tuple[str, ...]]] = {
     "sessions_verify": [
         ("username", "otp", "password"),
@@ -186,9 +186,10 @@ class Operation:
 
     @property
     def shapes(self) -> list[dict[str, Any]]:
-        """The object shapes the body may take: its `anyOf` forms, or itself."""
+        """The object shapes the body may take: its `oneOf` (a discriminated union) or `anyOf` forms, or
+        itself."""
         body = self.body or {}
-        return list(body.get("anyOf") or [body])
+        return list(body.get("oneOf") or body.get("anyOf") or [body])
 
     @property
     def fields(self) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from werkzeug.routing import Rule
 from tests.accounts import PASSWORD, Accounts, bearer
 
 OPENAPI = "/api/v1/openapi.json"
+ANSWERS = ("otp", "fob_response", "credential", "recovery_code", "temporary_code")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # Flask adds them to every rule
 STATIC_ENDPOINT = re.compile(r"(^|\.)static$")
 
@@ -195,6 +196,13 @@ REFUSED_BODIES = [
     ("POST", "/api/v1/verify", {"transaction_id": "not valid!", "otp": "123456"}),
     ("POST", "/api/v1/verify", {"username": "alice", "otp": "1" * 33}),
     ("POST", "/api/v1/verify", {"username": "alice", "otp": 123456}),
+    ("POST", "/api/v1/verify", {"transaction_id": "t1", "otp": "123456", "fob_response": "12345678"}),
+    ("POST", "/api/v1/verify", {"transaction_id": "t1", "username": "alice", "otp": "123456"}),
+    ("POST", "/api/v1/verify", {"transaction_id": "t1"}),
+    ("POST", "/api/v1/verify", {"username": "alice", "fob_response": "12345678"}),
+    ("POST", "/api/v1/verify", {"username": "alice", "password": PASSWORD}),
+    ("POST", "/api/v1/verify", {"username": "alice", "otp": "123456", "password": None}),
+    ("POST", "/api/v1/verify", {}),
     ("POST", "/api/v1/token/refresh", {"refresh_token": ""}),
     ("POST", "/api/v1/token/refresh", {"refresh_token": "x" * 513}),
     ("POST", "/api/v1/logout", {"refresh_token": 42}),
@@ -337,3 +345,35 @@ def test_links_name_documented_operations_and_their_parameters(client: FlaskClie
                 if unknown := set(link["parameters"]) - known:
                     problems.append(f"{method} {path} {status} {name}: unknown parameters {unknown}")
     assert links and not problems, "\n".join(problems)
+
+
+# API.md, Sessions: each form of the verify body, (required members, optional members).
+VERIFY_FORMS = {
+    *((("transaction_id", answer), ()) for answer in ANSWERS),
+    (("username", "otp"), ("password",)),
+    (("username",), ()),
+}
+
+
+def body_forms(doc: dict[str, Any], method: str, path: str) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The forms a body's documented schema lists: a `oneOf` of closed objects, each (required, optional)."""
+    ref = body_schema(doc, method, path)["$ref"]
+    union = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    forms = set()
+    for branch in union["oneOf"]:
+        form = doc["components"]["schemas"][branch["$ref"].rsplit("/", 1)[1]]
+        assert form["type"] == "object" and form["additionalProperties"] is False, form["title"]
+        for name, member in form["properties"].items():  # a member is given a value or left out
+            assert "anyOf" not in member and member.get("type") != "null", (form["title"], name)
+        required = tuple(form["required"])
+        forms.add((required, tuple(name for name in form["properties"] if name not in required)))
+    return forms
+
+
+def test_the_verify_body_lists_its_forms(client: FlaskClient) -> None:
+    """One closed object per form, so a client's generator or validator knows which members go together
+    (the pages take a transaction's answer only)."""
+    doc = document(client)
+    assert body_forms(doc, "POST", "/api/v1/verify") == VERIFY_FORMS
+    answers = {form for form in VERIFY_FORMS if form[0][0] == "transaction_id"}
+    assert body_forms(doc, "POST", "/web/session/verify") == answers

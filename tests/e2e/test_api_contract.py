@@ -33,8 +33,8 @@ from tests.e2e.serve_process import PASSWORD, ServeProcess, bearer, enroll_token
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # Examples per operation and mode for the caller an operation is meant for: enough to reach the branches of
-# a schema's shape (each anyOf form, null or absent optionals), few enough to keep the run bounded. Other
-# callers are refused whatever they send (401, 403): a valid request or two shows it is documented.
+# a schema's shape (oneOf or anyOf forms, null or absent optionals), few enough to keep the run bounded.
+# Other callers are refused whatever they send (401, 403): a valid request or two shows it is documented.
 EXAMPLES = 3
 GLANCE = 1
 CHECK_NAMES = [
