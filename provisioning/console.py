@@ -99,23 +99,29 @@ def service_context(
         fail(err.detail)
     with app.app_context():
         try:
-            if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
-                shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
-                fail(f"the database {shown_url} has no Tokenward tables: {WHERE_IS_IT}")
-            upgrade_schema(db.engine)
-            rt: Runtime = app.extensions["tokenward"]
-            if check_key:
-                check_encryption_key(current_session(), rt.box)
-        except TokenwardError as err:
-            fail(err.detail)
-        except (OperationalError, InterfaceError) as err:
-            fail(database_failure(err))
-        except DBAPIError as err:  # the driver refused the URL's options, say
-            fail(database_failure(err).replace("is not reachable", "cannot be used", 1))
-        try:
-            yield rt  # the command's own errors are its to word (`expected_errors`, a file's name first…)
-        except (OperationalError, InterfaceError) as err:  # the database stopped answering mid-way
-            fail(database_failure(err))
+            try:
+                if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
+                    shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+                    fail(f"the database {shown_url} has no Tokenward tables: {WHERE_IS_IT}")
+                upgrade_schema(db.engine)
+                rt: Runtime = app.extensions["tokenward"]
+                if check_key:
+                    check_encryption_key(current_session(), rt.box)
+            except TokenwardError as err:
+                fail(err.detail)
+            except (OperationalError, InterfaceError) as err:
+                fail(database_failure(err))
+            except DBAPIError as err:  # the driver refused the URL's options, say
+                fail(database_failure(err).replace("is not reachable", "cannot be used", 1))
+            try:
+                yield rt  # the command's own errors are its to word (`expected_errors`, a file's name first…)
+            except (OperationalError, InterfaceError) as err:  # the database stopped answering mid-way
+                fail(database_failure(err))
+
+        finally:
+            # Closed before the command goes on (`radius serve` forks its workers after this).
+            db.session.remove()
+            db.engine.dispose()
 
 
 def database_failure(err: Exception) -> str:

@@ -104,7 +104,11 @@ def run(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     placeholder = bind_socket(host, port)  # holds the port (port 0: picks one) while the workers bind it
     port = placeholder.getsockname()[1]
-    context = multiprocessing.get_context("spawn")
+    # Workers fork from a fork server, a fresh process started now (so it sees PROMETHEUS_MULTIPROC_DIR)
+    # that imports this module once: a worker starts in milliseconds and inherits no thread, connection or
+    # lock of this process, which may already serve metrics on a thread of its own.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     processes: list[multiprocessing.process.BaseProcess] = []
 
     def start_worker() -> multiprocessing.process.BaseProcess:

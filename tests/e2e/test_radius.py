@@ -44,6 +44,9 @@ PASSWORD = "correct horse battery"
 SECRET = "radius-test-secret-0123"
 SEED_HEX = "3132333435363738393031323334353637383930"  # RFC 4226's test key
 STARTUP_SECONDS = 30.0
+# How long a request the server should drop is given: it answers others on loopback in milliseconds, and the
+# audit log shows each drop with its reason, so a slow answer cannot pass for a drop.
+DROPPED_WAIT_SECONDS = 2
 _LISTENING = re.compile(r"RADIUS on udp 127\.0\.0\.1:(\d+)")
 
 
@@ -64,9 +67,9 @@ class Radius:
     log_path: Path
 
     def ask(
-        self, attributes: str, *, secret: str = SECRET, retries: int = 3
+        self, attributes: str, *, secret: str = SECRET, retries: int = 3, wait_seconds: int = 5
     ) -> subprocess.CompletedProcess[str]:
-        """One Access-Request with radclient (which retransmits the very packet on a timeout)."""
+        """One Access-Request with radclient (which retransmits the very packet after `wait_seconds`)."""
         return subprocess.run(
             [
                 _tool("radclient"),
@@ -74,7 +77,7 @@ class Radius:
                 "-r",
                 str(retries),
                 "-t",
-                "5",
+                str(wait_seconds),
                 f"127.0.0.1:{self.port}",
                 "auth",
                 secret,
@@ -230,9 +233,15 @@ def test_radtest_gets_the_challenge(radius: Radius) -> None:
 def test_wrong_secret_unknown_address_and_unsigned_requests_are_dropped_and_audited(
     radius: Radius, console: Console
 ) -> None:
-    wrong_secret = radius.ask(pap(PASSWORD + hotp(1)), secret="not-the-secret-at-all", retries=1)
+    wrong_secret = radius.ask(
+        pap(PASSWORD + hotp(1)), secret="not-the-secret-at-all", retries=1, wait_seconds=DROPPED_WAIT_SECONDS
+    )
     assert received(wrong_secret) == "nothing"
-    unsigned = radius.ask(f'User-Name = alice, User-Password = "{PASSWORD}{hotp(1)}"\n', retries=1)
+    unsigned = radius.ask(
+        f'User-Name = alice, User-Password = "{PASSWORD}{hotp(1)}"\n',
+        retries=1,
+        wait_seconds=DROPPED_WAIT_SECONDS,
+    )
     assert received(unsigned) == "nothing"
     console.ok("radius", "client", "remove", "vpn")
     console.ok(
@@ -245,7 +254,7 @@ def test_wrong_secret_unknown_address_and_unsigned_requests_are_dropped_and_audi
         "--secret-stdin",
         stdin=SECRET + "\n",
     )
-    unknown = radius.ask(pap(PASSWORD + hotp(1)), retries=1)
+    unknown = radius.ask(pap(PASSWORD + hotp(1)), retries=1, wait_seconds=DROPPED_WAIT_SECONDS)
     assert received(unknown) == "nothing"
     dropped = {(row[1], row[3]) for row in audit(console, "radius.dropped")}
     assert dropped == {
@@ -357,7 +366,14 @@ def test_metrics_add_up_every_workers_answers(console: Console, tmp_path: Path) 
         assert received(server.ask(pap(PASSWORD + hotp(1)))) == "Access-Accept"
         assert received(server.ask(pap(PASSWORD + "000000"))) == "Access-Reject"
         assert (
-            received(server.ask(pap(PASSWORD + hotp(2)), secret="a-wrong-secret-for-sure", retries=1))
+            received(
+                server.ask(
+                    pap(PASSWORD + hotp(2)),
+                    secret="a-wrong-secret-for-sure",
+                    retries=1,
+                    wait_seconds=DROPPED_WAIT_SECONDS,
+                )
+            )
             == "nothing"
         )
         exposition = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
