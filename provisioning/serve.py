@@ -1,4 +1,6 @@
-"""`tokenward serve`: migrate, then replace this process with gunicorn serving `create_app()`."""
+"""`tokenward serve`: migrate, build the app once, then become gunicorn's master, whose workers fork with
+the app already loaded (gunicorn's `preload_app`): one import of the application per server, not one per
+worker process."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import gunicorn
+from gunicorn.app.wsgiapp import WSGIApplication
 
 from provisioning.console import out, service_context, settings_from_env
 from server.db import current_session
@@ -27,6 +31,8 @@ KEEPALIVE_SECONDS = 5
 # ~/.gunicorn/gunicorn.ctl): two nodes on one host would take it from each other, and the first to stop
 # would remove the other's. Each instance gets its own, in its (0700) instance directory.
 CONTROL_SOCKET_SINCE = (25, 1)
+# What gunicorn would import; PreloadedApplication builds it itself (named for gunicorn's checks and logs).
+APP_SPEC = "server.app:create_app()"
 
 
 @click.command("serve")
@@ -55,20 +61,39 @@ def serve(host: str, port: int, workers: int) -> None:
             "address people open, or security keys and sign-in work only from this machine.",
             markup=False,
         )
-    # The workers build their app from the environment: they get the public URL decided here.
-    env = {
-        **os.environ,
-        "TOKENWARD_PUBLIC_URL": settings.public_url,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    argv = gunicorn_argv(
-        "server.app:create_app()",
+    # The app is built from the environment, with the public URL decided here. prometheus_client reads
+    # PROMETHEUS_MULTIPROC_DIR when first imported, which building the app does (the console has not yet):
+    # every worker then writes its figures to files there, and /metrics adds them up.
+    os.environ["TOKENWARD_PUBLIC_URL"] = settings.public_url
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    sys.stdout.flush()
+    args = gunicorn_args(
         bind=f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}",
         workers=workers,
         control_socket=instance_dir / "gunicorn.ctl",
     )
-    sys.stdout.flush()
-    os.execve(sys.executable, argv, env)  # noqa: S606 (argv is ours, no shell)
+    PreloadedApplication(args).run()
+
+
+class PreloadedApplication(WSGIApplication):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn with our command line (and GUNICORN_CMD_ARGS, as gunicorn reads it), serving the app this
+    process builds before the workers fork."""
+
+    def __init__(self, args: list[str]) -> None:
+        self._args = [*args, APP_SPEC]
+        super().__init__("tokenward serve")
+
+    def load_config(self) -> None:
+        argv, sys.argv = sys.argv, ["tokenward serve", *self._args]
+        try:
+            super().load_config()
+        finally:
+            sys.argv = argv
+
+    def load_wsgiapp(self) -> Any:
+        from server.app import create_app
+
+        return create_app()
 
 
 def is_wildcard(host: str) -> bool:
@@ -91,11 +116,20 @@ def local_public_url(host: str, port: int) -> str:
 
 
 def gunicorn_argv(app: str, *, bind: str, workers: int, control_socket: Path) -> list[str]:
-    """The gunicorn command line serving `app` (a gunicorn app spec) with our config and timeouts."""
-    argv = [
+    """A `python -m gunicorn` command line serving `app` (a gunicorn app spec) as `tokenward serve` serves
+    (the benchmarks run bare Flask with it)."""
+    return [
         sys.executable,
         "-m",
         "gunicorn",
+        *gunicorn_args(bind=bind, workers=workers, control_socket=control_socket),
+        app,
+    ]
+
+
+def gunicorn_args(*, bind: str, workers: int, control_socket: Path) -> list[str]:
+    """gunicorn's options for `tokenward serve`: worker model, timeouts, logs, hooks, app preloaded."""
+    args = [
         "--bind",
         bind,
         "--workers",
@@ -114,8 +148,8 @@ def gunicorn_argv(app: str, *, bind: str, workers: int, control_socket: Path) ->
         "-",
         "--config",
         "python:server.gunicorn_config",
+        "--preload",
     ]
     if tuple(gunicorn.version_info) >= CONTROL_SOCKET_SINCE:
-        argv += ["--control-socket", str(control_socket)]
-    argv.append(app)
-    return argv
+        args += ["--control-socket", str(control_socket)]
+    return args

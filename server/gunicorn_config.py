@@ -22,3 +22,19 @@ def when_ready(_server: Any) -> None:
     from server.config import Settings
 
     print(f"Tokenward is ready: open {Settings.from_env().public_url}/", flush=True)
+
+
+def post_fork(_server: Any, worker: Any) -> None:
+    """The app was built before the fork (preloaded): a worker must not share the master's pooled
+    connections, if it opened any. `close=False`: they stay open for the master, and the worker's pools
+    start empty. (Redis connection pools notice the fork themselves.)"""
+    app = worker.app.wsgi()
+    engines = []
+    if "sqlalchemy" in app.extensions:
+        with app.app_context():
+            engines += app.extensions["sqlalchemy"].engines.values()
+    for limiter in app.extensions.get("limiter", ()):
+        engines.append(getattr(limiter.storage, "engine", None))  # the database:// rate-limit storage
+    for engine in engines:
+        if engine is not None:
+            engine.dispose(close=False)

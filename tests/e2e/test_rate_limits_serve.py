@@ -42,4 +42,9 @@ def test_the_per_user_limit_holds_across_the_workers_of_a_node(tmp_path: Path, d
         ThreadPoolExecutor(max_workers=CONNECTIONS) as pool,
     ):
         statuses = Counter(pool.map(attempt, range(ATTEMPTS)))
+        exposition = requests.get(server.url("/metrics"), timeout=30).text
     assert statuses == {401: PER_USER_LIMIT, 429: ATTEMPTS - PER_USER_LIMIT}, (statuses, server.log())
+    # /metrics adds up the refusals of both workers (the app is built before they fork: each must still
+    # write its own figures to the node's metrics directory, or one worker's share would be missing).
+    refused = 'tokenward_ratelimit_refused_total{endpoint="sessions.login_password",limit="user"}'
+    assert f"{refused} {float(ATTEMPTS - PER_USER_LIMIT)}" in exposition, exposition

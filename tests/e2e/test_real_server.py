@@ -13,6 +13,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.slow
 PUBLIC_URL = "https://auth.tokenward.test"  # the JWT issuer; deliberately not the address the test calls
 AUDIENCE = "billing-api"
 PARALLEL_SUBMISSIONS = 24  # half to each process
+CONTROL_SOCKET_SECONDS = 10.0
 Nodes = tuple[ServeProcess, ServeProcess, dict[str, str]]  # two servers, and the environment of a console
 
 
@@ -181,14 +183,22 @@ def _assert_accepted_once(answers: list[tuple[int, str]], servers: tuple[ServePr
     assert refused <= {(401, "replayed_otp"), (401, "invalid_otp")}, (tally, logs)
 
 
+def _control_socket_opens(path: Path) -> bool:
+    """gunicorn opens its control socket once the workers are booting, which may be after they answer."""
+    deadline = time.monotonic() + CONTROL_SOCKET_SECONDS
+    while not path.is_socket() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the socket file
+    return path.is_socket()
+
+
 def test_a_code_is_accepted_once_by_two_processes_sharing_the_database(
     two_servers: Nodes, tmp_path: Path
 ) -> None:
     first, second, env = two_servers
     servers = (first, second)
     if gunicorn.version_info >= (25, 1):  # each node has a control socket of its own, not one per host user
-        assert (tmp_path / "node-a" / "gunicorn.ctl").is_socket()
-        assert (tmp_path / "node-b" / "gunicorn.ctl").is_socket()
+        assert _control_socket_opens(tmp_path / "node-a" / "gunicorn.ctl")
+        assert _control_socket_opens(tmp_path / "node-b" / "gunicorn.ctl")
     hotp_user, totp_user = _username("hotp"), _username("totp")
     with ThreadPoolExecutor(max_workers=2) as pool:  # two console processes at once
         list(pool.map(lambda name: add_user(env, name), (hotp_user, totp_user)))
