@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:  # run as a script: the test helpers live in the r
 
 from benchmarks.bulk_seed import Holder, seed  # noqa: E402
 from provisioning.serve import gunicorn_argv  # noqa: E402
+from server.migrations import upgrade_schema  # noqa: E402
 from tests.e2e.serve_process import PASSWORD, ServeProcess, add_client, server_env  # noqa: E402
 
 WRK_SCRIPT = Path(__file__).with_name("verify_wrk.lua")
@@ -222,12 +223,13 @@ def main() -> None:
         )
         if worker_args:
             env["GUNICORN_CMD_ARGS"] = worker_args  # gunicorn: wins over the config file, loses to argv
-        client_id, client_secret = add_client(env, "bench-login-form")  # the console migrates the database
+        engine = create_engine(database_url)
+        upgrade_schema(engine)  # the console serves existing instances only
+        client_id, client_secret = add_client(env, "bench-login-form")
         authorization = tmp / "authorization"
         authorization.write_text(
             "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         )
-        engine = create_engine(database_url)
         began = time.perf_counter()
         holders = seed(
             engine,
