@@ -12,6 +12,7 @@ Refusals are counted in the metrics and audited in aggregate (server.services.ra
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 _SESSION_USER_ENDPOINTS = frozenset({"passwords.change_own_password"})
 IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
 _MAX_USERNAME_LENGTH = 64
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the shape of server.http.schemas.TransactionId
 
 
 def _ip_key() -> str:
@@ -63,7 +65,9 @@ def _find_limited_user() -> str | None:
     username, transaction_id = body.get("username"), body.get("transaction_id")
     if isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME_LENGTH:
         return username.lower()
-    if not isinstance(transaction_id, str):
+    # Looked up before the body is validated: only what could be a transaction id reaches the database (a
+    # lone surrogate cannot even be encoded for it).
+    if not isinstance(transaction_id, str) or not _TRANSACTION_ID.fullmatch(transaction_id):
         return None
     session = current_session()
     try:

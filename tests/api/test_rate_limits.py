@@ -301,3 +301,22 @@ def test_guessing_the_current_password_at_a_password_change_is_limited_per_user(
     # The counters keep real time: the budget of 4 is shared with the three sign-in requests just made.
     assert [change(f"guess {i}") for i in range(3)] == [401, 429, 429]
     assert change(PASSWORD) == 429  # the right one too, until the window ends
+
+
+@pytest.mark.parametrize("transaction_id", ["\ud800", "a\udc00\ud800b", "x" * 65, "not/an/id"])
+def test_a_transaction_id_that_cannot_be_one_is_refused_before_its_owner_is_looked_up(
+    settings: Settings, clock: FrozenClock, limited: list[Flask], transaction_id: str
+) -> None:
+    """The per-user limit looks up a transaction's owner before the body is validated: a lone surrogate
+    there was a 500 (it cannot be encoded for the database)."""
+    app = _app(settings, clock, "ip=100/minute user=100/minute")
+    limited.append(app)
+    client = app.test_client()
+    client.set_cookie(CSRF_COOKIE, "csrf-value")
+    same_site = {CSRF_HEADER: "csrf-value", "Origin": "http://localhost:5000"}
+    for path in ("/api/v1/verify", "/web/session/verify"):
+        answer = client.post(
+            path, json={"transaction_id": transaction_id, "otp": "123456"}, headers=same_site
+        )
+        assert answer.status_code == 422, (path, answer.json)
+        assert answer.json["code"] == "validation_error"
