@@ -137,6 +137,12 @@ def authenticate_password(
     fall-back to anything else, and nothing counted against the user."""
     password = password[:MAX_PASSWORD_LENGTH]
     known = find_user(session, username=username)
+    # The check (Argon2id, or a bind to the directory) runs with no transaction open: on SQLite an open one
+    # holds the node's write lock, which every other sign-in would wait for meanwhile. Nothing was written
+    # yet; the row, detached, keeps what was read, and is read again afterwards.
+    if known is not None:
+        session.expunge(known)
+    session.rollback()
     directory = rt.directories.for_user(known)
     if directory is not rt.directories.local:
         # A local check's Argon2 cost too: timing does not tell a break-glass account from a directory one.
@@ -148,7 +154,7 @@ def authenticate_password(
             session, rt, actor=actor, target=known.username if known else "", reason=DirectoryUnavailable.code
         )
         raise
-    user, reason = known, InvalidCredentials.code
+    user, reason = _read_again(session, known), InvalidCredentials.code
     if found is not None and directory is not rt.directories.local:
         user = admit_directory_user(session, rt, found=found, actor=actor) if found.may_sign_in else None
         reason = "directory_refused"  # if refused below: disabled there, outside the login group, or unusable
@@ -158,6 +164,17 @@ def authenticate_password(
         raise InvalidCredentials()
     if user.password_hash and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    return user
+
+
+def _read_again(session: Session, checked: User | None) -> User | None:
+    """The row whose password was checked, as it is now: None if it went, or if its password changed (or
+    its name moved to another row) while the check ran."""
+    if checked is None:
+        return None
+    user = session.get(User, checked.id)
+    if user is None or user.password_hash != checked.password_hash or user.username != checked.username:
+        return None
     return user
 
 
