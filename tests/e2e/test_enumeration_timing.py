@@ -4,7 +4,7 @@ an unknown name and a user without tokens as for users with a phone, a security 
 The requests are interleaved (each round asks for every name once, in a shuffled order) and each time is
 taken against the mean of the other names in its round, so that load on the machine, which moves whole
 rounds, cancels out. The per-name medians of those differences must be within three standard errors (from
-their own spread) of zero, with a floor of half a millisecond: on a quiet machine a difference of one to a
+their own spread) of zero, with a floor of 0.75 ms: on a quiet machine a difference of one to a
 few milliseconds on one kind of name fails. (On a heavily loaded one the spread, and so the tolerance,
 grows: with requests taking ~25 ms and a 5 ms spread, a 3 ms difference is within it.)
 """
@@ -37,7 +37,9 @@ from tests.webauthn_client import SecurityKey
 pytestmark = pytest.mark.slow
 
 ROUNDS = 80
-FLOOR_MS = 0.5
+# A quiet machine measures the unknown name 0.1-0.15 ms faster than the others (four runs, 2026-12-03); one
+# CI run under load measured 0.56 ms against a 0.52 ms tolerance. 0.75 ms still fails a difference of 1 ms.
+FLOOR_MS = 0.75
 UNKNOWN = "nobody-" + secrets.token_hex(4)
 NAMES = (UNKNOWN, "bare", "phone", "key", "fob")
 
