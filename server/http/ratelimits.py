@@ -12,7 +12,6 @@ Refusals are counted in the metrics and audited in aggregate (server.services.ra
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -26,6 +25,7 @@ from server.http.auth import authenticate_request
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.http.contract import OPERATIONS
 from server.http.outages import DATABASE_FAILURES, RATE_LIMIT_STORE_FAILURES
+from server.http.schemas import is_transaction_id
 from server.services import ratelimit_audit
 from server.services.ratelimit_storage import SCHEME as DATABASE_SCHEME  # and registers database://
 from server.services.ratelimit_storage import storage_options
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 _SESSION_USER_ENDPOINTS = frozenset({"passwords.change_own_password"})
 IP_SCOPE, USER_SCOPE = "secret-checks-ip", "secret-checks-user"
 _MAX_USERNAME_LENGTH = 64
-_TRANSACTION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the shape of server.http.schemas.TransactionId
 
 
 def _ip_key() -> str:
@@ -67,7 +66,7 @@ def _find_limited_user() -> str | None:
         return username.lower()
     # Looked up before the body is validated: only what could be a transaction id reaches the database (a
     # lone surrogate cannot even be encoded for it).
-    if not isinstance(transaction_id, str) or not _TRANSACTION_ID.fullmatch(transaction_id):
+    if not is_transaction_id(transaction_id):
         return None
     session = current_session()
     try:

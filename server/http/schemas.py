@@ -7,9 +7,18 @@ PostgreSQL cannot store NUL.
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from server.services.clients import CLIENT_NAME as CLIENT_NAME_PATTERN
 from server.services.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -48,6 +57,18 @@ Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 Code = Annotated[Text, Field(min_length=1, max_length=32)]
 TransactionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+_TRANSACTION_IDS: TypeAdapter[str] = TypeAdapter(TransactionId)
+
+
+def is_transaction_id(value: object) -> TypeGuard[str]:
+    """Whether `value` passes as a `TransactionId` (checked before a body is, by the per-user rate limit)."""
+    try:
+        _TRANSACTION_IDS.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
 RecoveryCode = Annotated[Text, Field(min_length=1, max_length=64)]
 Credential = Annotated[dict[str, Any], Field(description="PublicKeyCredential JSON (WebAuthn L3 toJSON())")]
 RedirectUri = Annotated[
