@@ -18,6 +18,8 @@ from server.errors import ConfigurationError, TokenwardError
 from server.services.actors import Actor
 
 if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
     from server.services.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,31 +99,35 @@ def service_context(
         app = create_app(settings, http=False)
     except TokenwardError as err:
         fail(err.detail)
-    with app.app_context():
+    with app.app_context(), _closed_afterwards(db):
         try:
-            try:
-                if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
-                    shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
-                    fail(f"the database {shown_url} has no Tokenward tables: {WHERE_IS_IT}")
-                upgrade_schema(db.engine)
-                rt: Runtime = app.extensions["tokenward"]
-                if check_key:
-                    check_encryption_key(current_session(), rt.box)
-            except TokenwardError as err:
-                fail(err.detail)
-            except (OperationalError, InterfaceError) as err:
-                fail(database_failure(err))
-            except DBAPIError as err:  # the driver refused the URL's options, say
-                fail(database_failure(err).replace("is not reachable", "cannot be used", 1))
-            try:
-                yield rt  # the command's own errors are its to word (`expected_errors`, a file's name first…)
-            except (OperationalError, InterfaceError) as err:  # the database stopped answering mid-way
-                fail(database_failure(err))
+            if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
+                shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+                fail(f"the database {shown_url} has no Tokenward tables: {WHERE_IS_IT}")
+            upgrade_schema(db.engine)
+            rt: Runtime = app.extensions["tokenward"]
+            if check_key:
+                check_encryption_key(current_session(), rt.box)
+        except TokenwardError as err:
+            fail(err.detail)
+        except (OperationalError, InterfaceError) as err:
+            fail(database_failure(err))
+        except DBAPIError as err:  # the driver refused the URL's options, say
+            fail(database_failure(err).replace("is not reachable", "cannot be used", 1))
+        try:
+            yield rt  # the command's own errors are its to word (`expected_errors`, a file's name first…)
+        except (OperationalError, InterfaceError) as err:  # the database stopped answering mid-way
+            fail(database_failure(err))
 
-        finally:
-            # Closed before the command goes on (`radius serve` forks its workers after this).
-            db.session.remove()
-            db.engine.dispose()
+
+@contextmanager
+def _closed_afterwards(db: SQLAlchemy) -> Iterator[None]:
+    """The command's connections closed when its context ends (`radius serve` forks its workers after)."""
+    try:
+        yield
+    finally:
+        db.session.remove()
+        db.engine.dispose()
 
 
 def database_failure(err: Exception) -> str:
