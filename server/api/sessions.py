@@ -119,34 +119,32 @@ def verify(body: VerifyRequest) -> Any:
 def run_verify(body: TransactionAnswerRequest, *, client: Client | None) -> IssuedSession:
     """Runs a transaction's answer, timed in the verify metrics; shared by `POST /api/v1/verify` and the
     pages' `POST /web/session/verify`."""
-    rt, who = runtime(), actor()
     return _timed(
         body.answer_field,
         lambda: verify_transaction(
             current_session(),
-            rt,
+            runtime(),
             transaction_id=body.transaction_id,
             answer_field=body.answer_field,
             answer=body.answer,
             client=client,
-            actor=who,
+            actor=actor(),
         ),
     )
 
 
 def run_one_step(body: OneStepVerifyRequest, *, client: Client) -> IssuedSession:
     """Runs a registered client's one-step code, timed in the verify metrics."""
-    rt, who = runtime(), actor()
     return _timed(
         body.answer_field,
         lambda: verify_one_step(
             current_session(),
-            rt,
+            runtime(),
             username=body.username,
             code=body.otp,
             password=body.password,
             client=client,
-            actor=who,
+            actor=actor(),
         ),
     )
 

@@ -88,6 +88,10 @@ class Radius:
             timeout=60,
         )
 
+    def ask_dropped(self, attributes: str, *, secret: str = SECRET) -> subprocess.CompletedProcess[str]:
+        """A request the server should drop: sent once, and waited for DROPPED_WAIT_SECONDS."""
+        return self.ask(attributes, secret=secret, retries=1, wait_seconds=DROPPED_WAIT_SECONDS)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
@@ -233,15 +237,9 @@ def test_radtest_gets_the_challenge(radius: Radius) -> None:
 def test_wrong_secret_unknown_address_and_unsigned_requests_are_dropped_and_audited(
     radius: Radius, console: Console
 ) -> None:
-    wrong_secret = radius.ask(
-        pap(PASSWORD + hotp(1)), secret="not-the-secret-at-all", retries=1, wait_seconds=DROPPED_WAIT_SECONDS
-    )
+    wrong_secret = radius.ask_dropped(pap(PASSWORD + hotp(1)), secret="not-the-secret-at-all")
     assert received(wrong_secret) == "nothing"
-    unsigned = radius.ask(
-        f'User-Name = alice, User-Password = "{PASSWORD}{hotp(1)}"\n',
-        retries=1,
-        wait_seconds=DROPPED_WAIT_SECONDS,
-    )
+    unsigned = radius.ask_dropped(f'User-Name = alice, User-Password = "{PASSWORD}{hotp(1)}"\n')
     assert received(unsigned) == "nothing"
     console.ok("radius", "client", "remove", "vpn")
     console.ok(
@@ -254,7 +252,7 @@ def test_wrong_secret_unknown_address_and_unsigned_requests_are_dropped_and_audi
         "--secret-stdin",
         stdin=SECRET + "\n",
     )
-    unknown = radius.ask(pap(PASSWORD + hotp(1)), retries=1, wait_seconds=DROPPED_WAIT_SECONDS)
+    unknown = radius.ask_dropped(pap(PASSWORD + hotp(1)))
     assert received(unknown) == "nothing"
     dropped = {(row[1], row[3]) for row in audit(console, "radius.dropped")}
     assert dropped == {
@@ -366,14 +364,7 @@ def test_metrics_add_up_every_workers_answers(console: Console, tmp_path: Path) 
         assert received(server.ask(pap(PASSWORD + hotp(1)))) == "Access-Accept"
         assert received(server.ask(pap(PASSWORD + "000000"))) == "Access-Reject"
         assert (
-            received(
-                server.ask(
-                    pap(PASSWORD + hotp(2)),
-                    secret="a-wrong-secret-for-sure",
-                    retries=1,
-                    wait_seconds=DROPPED_WAIT_SECONDS,
-                )
-            )
+            received(server.ask_dropped(pap(PASSWORD + hotp(2)), secret="a-wrong-secret-for-sure"))
             == "nothing"
         )
         exposition = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
