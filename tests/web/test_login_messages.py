@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from server.config import RateLimits, Settings
 from tests.web.browsing import LiveServer, alert, shoot_both, sign_in_with_password
@@ -55,3 +55,46 @@ def test_too_many_tries_in_a_minute_say_how_long_to_wait(page: Page, live: LiveS
     expect(page.get_by_label("Password")).to_be_visible()  # the right password waits too
     expect(page).to_have_url(re.compile(r"/login$"))
     shoot_both(page, "login-rate-limited")
+
+
+def test_signing_out_while_a_call_is_in_flight_lands_on_a_plain_sign_in(page: Page, live: LiveServer) -> None:
+    """The account page's calls may still be running when Sign out is pressed: one that then finds the
+    session gone must not refresh, nor send the page to "Your session ended" instead of /login."""
+    phone = live.accounts.user_with_phone("alice")
+    sign_in_with_password(page, "alice")
+    page.get_by_label("Code from your authenticator app").fill(phone.code(live.clock.now()))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    held: list[Route] = []
+    page.route("**/web/session/logout", lambda route: held.append(route) if not held else route.continue_())
+    refreshes: list[Request] = []
+    page.on("request", lambda sent: refreshes.append(sent) if sent.url.endswith("/refresh") else None)
+    page.get_by_role("button", name="Sign out").click()
+    while not held:
+        page.wait_for_timeout(20)
+
+    # While the page's own sign-out waits, the session ends (as if by that sign-out arriving first), and a
+    # call of the page finds it gone.
+    assert page.evaluate(END_SESSION) == 204
+    with page.expect_response("**/api/v1/recovery-codes") as answer:
+        page.evaluate(CALL_THE_API)
+    assert answer.value.status == 401
+    page.wait_for_timeout(500)  # time enough for a refresh that must not come
+    assert refreshes == []
+
+    held[0].continue_()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_text("Your session ended")).to_have_count(0)
+
+
+CALL_THE_API = "() => { import('/assets/js/api.js').then(({ api }) => api('/api/v1/recovery-codes')); }"
+END_SESSION = """async () => {
+  const csrf = document.cookie.split("; ").find((part) => part.startsWith("tw_csrf=")).split("=")[1];
+  const response = await fetch("/web/session/logout", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": decodeURIComponent(csrf) },
+    body: "{}",
+  });
+  return response.status;
+}"""

@@ -87,13 +87,17 @@ async function sessionEnded(response) {
   }
 }
 
+// Set once the page signs out: a call still in flight then finds the session gone, and must neither refresh
+// nor send the page to "your session ended" instead of the sign-in page the sign-out goes to.
+let signingOut = false;
+
 // The JSON API. A 401 for the session refreshes it once and retries; when that fails, to the sign-in page.
 export async function api(path, options = {}) {
   let response = await send(path, options);
   if (await sessionEnded(response)) {
-    if (await refreshSession()) response = await send(path, options);
+    if (!signingOut && (await refreshSession())) response = await send(path, options);
     if (await sessionEnded(response)) {
-      goToLogin();
+      if (!signingOut) goToLogin();
       return new Promise(() => {}); // the page is going away; nothing more to do here
     }
   }
@@ -107,6 +111,7 @@ export async function sessionCall(step, json = {}) {
 
 // Sign out: the server revokes the session (access token and refresh family) and clears the cookies.
 export async function signOut() {
+  signingOut = true;
   let response = await send(`${SESSION_PREFIX}logout`, { method: "POST", json: {} });
   if (response.status === 401 && (await refreshSession())) {
     response = await send(`${SESSION_PREFIX}logout`, { method: "POST", json: {} });
