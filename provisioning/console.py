@@ -99,7 +99,7 @@ def service_context(
         app = create_app(settings, http=False)
     except TokenwardError as err:
         fail(err.detail)
-    with app.app_context(), _closed_afterwards(db):
+    with app.app_context(), _closed_afterwards(db, app.extensions["tokenward"]):
         try:
             if not create and not inspect(db.engine).has_table(SCHEMA_VERSION_TABLE):
                 shown_url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
@@ -121,13 +121,16 @@ def service_context(
 
 
 @contextmanager
-def _closed_afterwards(db: SQLAlchemy) -> Iterator[None]:
-    """The command's connections closed when its context ends (`radius serve` forks its workers after)."""
+def _closed_afterwards(db: SQLAlchemy, rt: Runtime) -> Iterator[None]:
+    """The command's connections closed when its context ends (`radius serve` forks its workers after):
+    the database's, and the directory's pooled ones."""
     try:
         yield
     finally:
         db.session.remove()
         db.engine.dispose()
+        if rt.directories.external is not None:
+            rt.directories.external.close()
 
 
 def database_failure(err: Exception) -> str:

@@ -149,7 +149,7 @@ class LdapDirectory:
         """Closes the pooled service connections (a process that ends need not call it)."""
         while True:
             try:
-                self._idle.get_nowait().unbind()
+                _discard(self._idle.get_nowait())
             except queue.Empty:
                 return
 

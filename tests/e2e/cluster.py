@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,8 @@ from typing import Any, TypeVar
 
 import requests
 
-from tests.e2e.serve_process import TOKENWARD, ServeProcess, server_env
+from tests.e2e.console_runner import run_console
+from tests.e2e.serve_process import ServeProcess, server_env
 
 T = TypeVar("T")
 HTTP_TIMEOUT_SECONDS = 30
@@ -34,9 +34,7 @@ class Cluster:
 
     def console(self, *args: str, stdin: str = "") -> str:
         """A console command on the cluster's database; its stdout (it must succeed)."""
-        result = subprocess.run(
-            [TOKENWARD, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=60
-        )
+        result = run_console(args, env=self.env, stdin=stdin)
         assert result.returncode == 0, (args, result.stderr)
         return result.stdout
 

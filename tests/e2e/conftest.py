@@ -1,12 +1,11 @@
-"""The real `tokenward` console as a separate process on the test's database, and an app on the same
-database and instance directory (so it opens the same sealed secrets and has the console's origin)."""
+"""The real `tokenward` console on the test's database (in this process, or as a program of its own: see
+tests/console_runner.py), and an app on the same database and instance directory (so it opens the same
+sealed secrets and has the console's origin)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +16,15 @@ from server.app import create_app
 from server.config import RateLimits, Settings
 from server.services.crypto import load_or_create_key
 from tests.accounts import LoginFormClient, dispose_app
+from tests.e2e.console_runner import run_console
 from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING, CHEAP_PASSWORD_HASHING_ENV
-
-TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
 
 
 class Console:
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.cwd = tmp_path
+    """`process`: every command as a program of its own (else in this process, but what serves)."""
+
+    def __init__(self, tmp_path: Path, database_url: str, *, process: bool = False) -> None:
+        self.cwd, self.process = tmp_path, process
         self.instance_dir = tmp_path / "instance"
         # An existing instance, as a server leaves it: the console refuses to make a new encryption key.
         self.instance_dir.mkdir(mode=0o700, exist_ok=True)
@@ -42,15 +42,7 @@ class Console:
     def run(
         self, *args: str, stdin: str = "", env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TOKENWARD, *args],
-            cwd=self.cwd,
-            env=env or self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_console(args, env=env or self.env, cwd=self.cwd, stdin=stdin, process=self.process)
 
     def ok(self, *args: str, stdin: str = "") -> str:
         result = self.run(*args, stdin=stdin)

@@ -5,7 +5,8 @@ variable of the caller leaks in), picks its own port (`--port 0`, read back from
 by polling `/healthz` with a deadline, and is stopped with SIGTERM, then SIGKILL to its process group if it
 does not exit in time. Its output goes to a log file whose tail failure messages quote.
 
-Accounts: `add_user` runs the console (`tokenward user add NAME --password-stdin`); `enroll_token` signs in
+Accounts: `add_user` runs the console (`tokenward user add NAME --password-stdin`, in this process: see
+tests/e2e/console_runner.py); `enroll_token` signs in
 with the password (an enroll-only session), enrolls a TOTP/HOTP token and activates it, all over HTTP.
 """
 
@@ -15,10 +16,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from typing import Any
 import pyotp
 import requests
 
-TOKENWARD = shutil.which("tokenward", path=str(Path(sys.executable).parent)) or "tokenward"
+from tests.e2e.console_runner import TOKENWARD, run_console
+
 PASSWORD = "correct horse battery"
 STARTUP_SECONDS = 30.0
 # Argon2id at its cheapest for the suite's thousands of hashes (the production default costs about 0.2 s of
@@ -182,13 +182,10 @@ class ServeProcess:
 
 def add_user(env: dict[str, str], username: str, *, password: str = PASSWORD, admin: bool = False) -> None:
     """`tokenward user add NAME --password-stdin` on the server's database."""
-    result = subprocess.run(
-        [TOKENWARD, "user", "add", username, "--password-stdin", *(["--admin"] if admin else [])],
+    result = run_console(
+        ("user", "add", username, "--password-stdin", *(["--admin"] if admin else [])),
         env=env,
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
+        stdin=password + "\n",
     )
     if result.returncode != 0:
         raise RuntimeError(f"tokenward user add {username} failed: {result.stderr.strip()}")
@@ -196,9 +193,7 @@ def add_user(env: dict[str, str], username: str, *, password: str = PASSWORD, ad
 
 def add_client(env: dict[str, str], name: str) -> tuple[str, str]:
     """`tokenward client add NAME --json`: the (client_id, client_secret) a login form authenticates with."""
-    result = subprocess.run(
-        [TOKENWARD, "client", "add", name, "--json"], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_console(("client", "add", name, "--json"), env=env)
     if result.returncode != 0:
         raise RuntimeError(f"tokenward client add {name} failed: {result.stderr.strip()}")
     created = json.loads(result.stdout)

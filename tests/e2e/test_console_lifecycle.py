@@ -25,6 +25,7 @@ SEEDS = (
 
 
 def test_reset_delete_and_locked_tokens(console: Console, api: Flask) -> None:
+    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
     with api.app_context():  # made in process: the commands under test are what run as processes
         rt = api.extensions["tokenward"]
         for name in ("alice", "bob"):

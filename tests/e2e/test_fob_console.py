@@ -24,7 +24,8 @@ from flask.testing import FlaskClient
 
 from devices.fob.emulator import FobEmulator
 from devices.fob.protocol import ProvisionRequest
-from tests.e2e.conftest import TOKENWARD, Console
+from tests.e2e.conftest import Console
+from tests.e2e.serve_process import TOKENWARD
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +73,7 @@ def test_provision_then_login_with_the_fobs_answer(
     emulate: str,
     tmp_path: Path,
 ) -> None:
+    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
     console.ok("user", "add", "alice", "--password-stdin", stdin="correct horse battery\n")
     provisioned = json.loads(console.ok("fob", "provision", "--port", emulate, "--user", "alice", "--json"))
     assert provisioned["serial"] == "TWE2E01" and provisioned["user"] == "alice"

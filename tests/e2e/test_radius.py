@@ -35,7 +35,8 @@ from server.services.audit import Actor
 from server.services.radius_clients import add_radius_client
 from server.services.seed_import import import_seed_file
 from server.services.users import create_user
-from tests.e2e.conftest import TOKENWARD, Console
+from tests.e2e.conftest import Console
+from tests.e2e.serve_process import TOKENWARD
 from tests.e2e.test_fob_console import emulate  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -446,6 +447,7 @@ def _everything_stored(console: Console) -> str:
 
 
 def test_client_console_lists_and_generates_secrets(console: Console) -> None:
+    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
     created = json.loads(console.ok("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json"))
     assert len(created["secret"]) >= 32 and created["address"] == "10.0.0.0/8"
     listed = json.loads(console.ok("radius", "client", "list", "--json"))

@@ -53,6 +53,7 @@ def _hotp(counter: int) -> str:
 
 
 def test_import_list_assign_then_the_token_verifies(console: Console, api: Flask, tmp_path: Path) -> None:
+    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
     printed = console.ok("token", "import", str(_pskc(tmp_path / "fobs.xml")))
     assert printed.strip() == (
         "imported 2 tokens from fobs.xml (1 fob, 1 hotp), "
@@ -172,6 +173,7 @@ def test_other_failures_are_one_line(console: Console, tmp_path: Path) -> None:
 
 
 def test_a_long_error_stays_one_line_without_a_terminal(console: Console, tmp_path: Path) -> None:
+    console.process = True  # the width rich finds when the program starts without a terminal
     (tmp_path / "a-rather-long-file-name-for-seeds.csv").write_text("S1, zz, hotp\n")
     narrow = {key: value for key, value in console.env.items() if key != "COLUMNS"}
     result = console.run(
