@@ -1,6 +1,7 @@
 """Real Chromium (Debian's `chromium`, driven by Playwright) against the app served over real HTTP.
 
-One browser per test module; every test gets its own server (its own database and frozen clock) on
+One browser per test process (Playwright's driver and Chromium cost about 2 s of CPU to start); every test
+gets its own server (its own database and frozen clock) on
 `http://localhost:<port>` — WebAuthn refuses 127.0.0.1 — and its own browser context, so no cookie or
 credential crosses tests. Every page a test opens is watched: a Content-Security-Policy violation or an
 uncaught script error fails the test.
@@ -48,7 +49,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does it)")
