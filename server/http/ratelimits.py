@@ -164,16 +164,19 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
 
 
 def _add_limit_headers(limiter: Limiter, response: Response) -> Response:
-    """X-RateLimit-* on every counted answer, and Retry-After on a refusal. The headers read the store once
-    more: if it failed since the check (which already failed closed), the answer goes out without them."""
-    limit = limiter.current_limit
-    if limit is None:
+    """X-RateLimit-* on every counted answer, for the limit that refuses first (the fewest requests left; of
+    those, the one whose window ends last), and Retry-After on a refusal. The headers read the store once
+    more per limit: if it failed since the check (which already failed closed), the answer goes out without
+    them."""
+    counted = limiter.current_limits
+    if not counted:
         return response
     try:
-        reset_at, remaining = limit.reset_at, limit.remaining
+        windows = [(limit.remaining, limit.reset_at, limit) for limit in counted]
     except (*RATE_LIMIT_STORE_FAILURES, *DATABASE_FAILURES) as err:
         log.warning("rate-limit headers left off: the store failed (%s)", type(err).__name__)
         return response
+    remaining, reset_at, limit = min(windows, key=lambda window: (window[0], -window[1]))
     response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
     response.headers["X-RateLimit-Remaining"] = str(remaining)
     response.headers["X-RateLimit-Reset"] = str(reset_at)

@@ -320,3 +320,23 @@ def test_a_transaction_id_that_cannot_be_one_is_refused_before_its_owner_is_look
         )
         assert answer.status_code == 422, (path, answer.json)
         assert answer.json["code"] == "validation_error"
+
+
+def test_the_headers_describe_the_limit_that_refuses_first(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    app = _app(settings, clock, "ip=10/minute ip=100/hour user=3/minute")
+    limited.append(app)
+    client = app.test_client()
+    first = client.post("/api/v1/verify", json={"username": "alice", "otp": "123456"})
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    other = client.post("/api/v1/verify", json={"username": "bob", "otp": "123456"})
+    assert (other.headers["X-RateLimit-Limit"], other.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    for index in range(7):
+        client.post("/api/v1/verify", json={"username": f"user{index}", "otp": "123456"})
+    # Nine answers from this address: one left per minute (the hour has 91), for a new name as well.
+    fresh = client.post("/api/v1/verify", json={"username": "carol", "otp": "123456"})
+    assert (fresh.headers["X-RateLimit-Limit"], fresh.headers["X-RateLimit-Remaining"]) == ("10", "0")
+    refused = client.post("/api/v1/verify", json={"username": "dave", "otp": "123456"})
+    assert refused.status_code == 429 and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
