@@ -9,7 +9,9 @@ processes' CPU is not counted. It is process CPU time, not wall time, measured p
 the best batch is the figure to compare, since others' work on the machine only adds to it. `--profile`
 prints Python function calls per request (a count that does not depend on the machine) and the top of a
 cProfile listing (cumulative) for the measured requests; `--statements`, the SQL statements of one verify
-(BEGIN and COMMIT included when sent as statements).
+(BEGIN and COMMIT included when sent as statements). On SQLite it also prints how long a verify holds the
+write lock (wall time from `BEGIN IMMEDIATE` to the commit, median of 300 more verifies): the node's
+sign-ins take turns for that long, so it bounds the node's verifies per second.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import cProfile
 import pstats
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -102,6 +105,9 @@ def main() -> None:
             stats = pstats.Stats(profiler)
             print(f"{stats.total_calls / args.requests:.0f} Python function calls per request")  # type: ignore[attr-defined]
             stats.sort_stats("cumulative").print_stats(45)
+        if url.startswith("sqlite"):
+            held = write_lock_seconds(app, [lambda index=index: one(index) for index in range(300)])
+            print(f"write lock held per verify: median {held * 1000:.3f} ms")
         with app.app_context():
             db.engine.dispose()  # before its PostgreSQL schema is dropped
 
@@ -119,6 +125,30 @@ def print_statements(app: Any, verify: Callable[[], None]) -> None:
     verify()
     event.remove(engine, "before_cursor_execute", observe)
     print(f"{len(statements)} statements in one verify:", *statements, sep="\n  ")
+
+
+def write_lock_seconds(app: Any, verifies: list[Callable[[], None]]) -> float:
+    """The median time from `BEGIN IMMEDIATE` to the commit over `verifies` (SQLite)."""
+    with app.app_context():
+        engine = db.engine
+    held: list[float] = []
+    began: list[float] = []
+
+    def observe(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            began.append(time.perf_counter())
+
+    def committed(_conn: Any) -> None:
+        if began:
+            held.append(time.perf_counter() - began.pop())
+
+    event.listen(engine, "before_cursor_execute", observe)
+    event.listen(engine, "commit", committed)
+    for verify in verifies:
+        verify()
+    event.remove(engine, "before_cursor_execute", observe)
+    event.remove(engine, "commit", committed)
+    return statistics.median(held)
 
 
 if __name__ == "__main__":
