@@ -83,8 +83,8 @@ def engine_options(url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
 
 def prepare_engine(engine: Engine, timeouts: DatabaseTimeouts) -> None:
     """What every engine of the application needs before its first connection."""
+    queue_sqlite_writers(engine)  # first: its BEGIN hook must run before tune_sqlite's BEGIN IMMEDIATE
     tune_sqlite(engine)
-    queue_sqlite_writers(engine)
     bound_database_waits(engine, timeouts)
 
 
@@ -120,15 +120,28 @@ def queue_sqlite_writers(engine: Engine) -> None:
         return
     queue = WriterQueue(engine.url.database)
 
-    @event.listens_for(engine, "begin", insert=True)  # before tune_sqlite's BEGIN IMMEDIATE
+    @event.listens_for(engine, "begin")  # registered before tune_sqlite's BEGIN IMMEDIATE (prepare_engine)
     def _on_begin(connection: Any) -> None:
         if not connection.get_execution_options().get(READS_ONLY):
             queue.enter(connection.info)
 
+    # SQLAlchemy calls these before it has the driver commit or roll back: the statement is sent here, so
+    # the next writer is let in once SQLite's lock is free (else its BEGIN IMMEDIATE found it still held and
+    # slept in SQLite's busy handler). The driver's own commit or rollback then finds nothing to end.
     @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        _end_then_leave(connection, "COMMIT")
+
     @event.listens_for(engine, "rollback")
-    def _on_end(connection: Any) -> None:
-        queue.leave(connection.info)
+    def _on_rollback(connection: Any) -> None:
+        _end_then_leave(connection, "ROLLBACK")
+
+    def _end_then_leave(connection: Any, statement: str) -> None:
+        try:
+            if connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql(statement)
+        finally:
+            queue.leave(connection.info)
 
     # A transaction that ended without either (its BEGIN failed, its connection was invalidated or
     # collected) leaves when the connection goes back to the pool.
