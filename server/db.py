@@ -38,6 +38,36 @@ def current_session() -> Session:
     return db.session()
 
 
+# Execution option of a transaction begun by `begin_reads`: on SQLite a plain (deferred) BEGIN, outside the
+# writer queue.
+READS_ONLY = "tokenward_reads_only"
+
+
+def begin_reads(session: Session) -> None:
+    """Begins the request's transaction as one that only reads, if none is open: on SQLite it then takes
+    neither the writer queue nor the write lock, and `end_reads` ends it before the first write, so the node's
+    other writers do not wait while these rows are read. Elsewhere nothing changes: reads take no lock on
+    PostgreSQL, and a second transaction would only cost round trips."""
+    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={READS_ONLY: True})
+
+
+def end_reads(session: Session) -> None:
+    """Turns the transaction `begin_reads` began into one that writes (nothing otherwise); call it before the
+    request's first write. On SQLite the reads' snapshot is committed (nothing was written) and the same
+    connection begins again as every writer does: the writer queue, then `BEGIN IMMEDIATE`. The rows read stay
+    loaded as they were read: the writes that follow decide by their own conditions (a conditional UPDATE's
+    row count for single use, the guess count against the threshold), as on PostgreSQL, where a row read may
+    change before the write too."""
+    if not session.in_transaction():
+        return
+    connection = session.connection()
+    if connection.get_execution_options().get(READS_ONLY):
+        connection.exec_driver_sql("COMMIT")
+        connection.execution_options(**{READS_ONLY: False})
+        connection.dispatch.begin(connection)  # the engine's begin hooks, as at any BEGIN: queue, lock
+
+
 def engine_options(url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # Several gunicorn workers share the file: wait for the write lock instead of failing at once.
@@ -53,14 +83,16 @@ def engine_options(url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
 
 def prepare_engine(engine: Engine, timeouts: DatabaseTimeouts) -> None:
     """What every engine of the application needs before its first connection."""
+    queue_sqlite_writers(engine)  # first: its BEGIN hook must run before tune_sqlite's BEGIN IMMEDIATE
     tune_sqlite(engine)
-    queue_sqlite_writers(engine)
     bound_database_waits(engine, timeouts)
 
 
 def tune_sqlite(engine: Engine) -> None:
     """WAL + `BEGIN IMMEDIATE`: every transaction takes the write lock up front, so a read followed by a
-    conditional UPDATE can never fail with SQLITE_BUSY mid-way (busy_timeout makes others wait instead)."""
+    conditional UPDATE can never fail with SQLITE_BUSY mid-way (busy_timeout makes others wait instead).
+    A transaction that only reads (`begin_reads`) begins deferred: in WAL it reads a snapshot, locking
+    nothing."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -76,7 +108,8 @@ def tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reads_only = connection.get_execution_options().get(READS_ONLY)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 def queue_sqlite_writers(engine: Engine) -> None:
@@ -87,14 +120,28 @@ def queue_sqlite_writers(engine: Engine) -> None:
         return
     queue = WriterQueue(engine.url.database)
 
-    @event.listens_for(engine, "begin", insert=True)  # before tune_sqlite's BEGIN IMMEDIATE
+    @event.listens_for(engine, "begin")  # registered before tune_sqlite's BEGIN IMMEDIATE (prepare_engine)
     def _on_begin(connection: Any) -> None:
-        queue.enter(connection.info)
+        if not connection.get_execution_options().get(READS_ONLY):
+            queue.enter(connection.info)
 
+    # SQLAlchemy calls these before it has the driver commit or roll back: the statement is sent here, so
+    # the next writer is let in once SQLite's lock is free (else its BEGIN IMMEDIATE found it still held and
+    # slept in SQLite's busy handler). The driver's own commit or rollback then finds nothing to end.
     @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        _end_then_leave(connection, "COMMIT")
+
     @event.listens_for(engine, "rollback")
-    def _on_end(connection: Any) -> None:
-        queue.leave(connection.info)
+    def _on_rollback(connection: Any) -> None:
+        _end_then_leave(connection, "ROLLBACK")
+
+    def _end_then_leave(connection: Any, statement: str) -> None:
+        try:
+            if connection.connection.dbapi_connection.in_transaction:
+                connection.exec_driver_sql(statement)
+        finally:
+            queue.leave(connection.info)
 
     # A transaction that ended without either (its BEGIN failed, its connection was invalidated or
     # collected) leaves when the connection goes back to the pool.

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from server.db import current_session
+from server.db import begin_reads, current_session
 from server.errors import TokenwardError
 from server.http import metrics
 from server.http.auth import authenticate_client
@@ -111,6 +111,7 @@ def verify(body: VerifyRequest) -> Any:
             )
             return challenge_json(challenge, status="challenge")
         case OneStepVerifyRequest() as one_step:
+            begin_reads(current_session())  # the client and the user are read before the write lock (SQLite)
             return run_one_step(one_step, client=authenticate_client(required=True)).as_json()
         case answer:
             return run_verify(answer, client=authenticate_client(required=False)).as_json()

@@ -9,31 +9,41 @@ TOKENWARD_LOCKOUT_RELEASE_MAX); an administrator's unlock releases it at once, a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Float, Integer, Table, and_, bindparam, case, or_, update
+from sqlalchemy import ColumnElement, Float, Integer, Table, Update, and_, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
 from server.models import Token
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
+from server.token_kinds import TokenState
 
 # Counting a guess, built once as a Core statement (it runs on every verify; building it per call cost more
 # Python than running it).
 _TOKENS = cast(Table, Token.__table__)
 _RELEASED = and_(_TOKENS.c.locked_until.is_not(None), _TOKENS.c.locked_until <= bindparam("now", type_=Float))
-_CLAIM_GUESSES = (
-    update(_TOKENS)
-    .where(
-        _TOKENS.c.id.in_(bindparam("token_ids", expanding=True)),
-        or_(_TOKENS.c.fail_count < bindparam("threshold", type_=Integer), _RELEASED),
+
+
+def _claim(which: ColumnElement[bool]) -> Update:
+    return (
+        update(_TOKENS)
+        .where(
+            which,
+            _TOKENS.c.state == TokenState.ACTIVE,  # not one disabled or removed since it was read
+            or_(_TOKENS.c.fail_count < bindparam("threshold", type_=Integer), _RELEASED),
+        )
+        .values(
+            fail_count=case((_RELEASED, 1), else_=_TOKENS.c.fail_count + 1),
+            locked_until=case((_RELEASED, None), else_=_TOKENS.c.locked_until),
+        )
+        .returning(_TOKENS.c.id)
     )
-    .values(
-        fail_count=case((_RELEASED, 1), else_=_TOKENS.c.fail_count + 1),
-        locked_until=case((_RELEASED, None), else_=_TOKENS.c.locked_until),
-    )
-    .returning(_TOKENS.c.id)
-)
+
+
+# One token (the usual case, and a decoy) by `=`; several by IN, whose list is expanded at every execution.
+_CLAIM_GUESS = _claim(_TOKENS.c.id == bindparam("token_id"))
+_CLAIM_GUESSES = _claim(_TOKENS.c.id.in_(bindparam("token_ids", expanding=True)))
 
 
 def is_locked(token: Token, *, threshold: int, now: float) -> bool:
@@ -52,12 +62,12 @@ def claim_guesses(session: Session, rt: Runtime, *, tokens: Sequence[Token]) -> 
     caller commits the count with the attempt's outcome). A released lock starts counting afresh."""
     if not tokens:
         return []
-    parameters = {
-        "token_ids": [token.id for token in tokens],
-        "now": rt.now(),
-        "threshold": rt.settings.lockout_threshold,
-    }
-    claimed = set(session.execute(_CLAIM_GUESSES, parameters).scalars())
+    parameters: dict[str, Any] = {"now": rt.now(), "threshold": rt.settings.lockout_threshold}
+    if len(tokens) == 1:
+        statement, parameters["token_id"] = _CLAIM_GUESS, tokens[0].id
+    else:
+        statement, parameters["token_ids"] = _CLAIM_GUESSES, [token.id for token in tokens]
+    claimed = set(session.execute(statement, parameters).scalars())
     return [token for token in tokens if token.id in claimed]
 
 

@@ -99,8 +99,8 @@ def issue_session(
     family_id: str | None = None,
     new_family_id: str | None = None,
 ) -> IssuedSession:
-    """Signs an access token and stores a new refresh token (and, for a new sign-in, its family: named
-    `new_family_id` when the caller chose the id beforehand, as an OpenID Connect code does); commits."""
+    """Stores a new refresh token (and, for a new sign-in, its family: named `new_family_id` when the caller
+    chose the id beforehand, as an OpenID Connect code does), commits, then signs the access token."""
     now = rt.now()
     settings = rt.settings
     auth_time = now if earned.auth_time is None else earned.auth_time
@@ -150,8 +150,13 @@ def issue_session(
     }
     if earned.client is not None:
         claims["azp"] = earned.client.id
-    access_token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     session.commit()
+    # Signed after the commit, so the signature is not made inside the transaction (on SQLite, the node's
+    # write lock). Nothing is lost if signing failed here: the access token is stored nowhere, and the state
+    # left is that of an answer lost on the network after a commit (the code spent, a refresh token and a
+    # family nobody was given, the audit row saying the check succeeded, which it did); the caller gets a
+    # 500 and signs in with their next code. The claims were read before the commit, which expires rows.
+    access_token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     return IssuedSession(
         access_token, settings.access_ttl, refresh_token, earned.amr, earned.acr, earned.scope
     )

@@ -86,7 +86,13 @@ def _user_and_active_tokens(types: tuple[str, ...]) -> Select[User, Token | None
     return (
         select(User, Token)
         .outerjoin(
-            Token, and_(Token.user_id == User.id, Token.state == TokenState.ACTIVE, Token.type.in_(types))
+            Token,
+            # `=` per type rather than IN: an IN list is expanded into the SQL at every execution.
+            and_(
+                Token.user_id == User.id,
+                Token.state == TokenState.ACTIVE,
+                or_(*(Token.type == t for t in types)),
+            ),
         )
         .where(User.username == bindparam("username"))
         .order_by(*ACTIVE_TOKEN_ORDER)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.db import end_reads
 from server.errors import (
     InvalidClient,
     InvalidCredential,
@@ -174,19 +175,23 @@ def check_one_step(
     client: Client,
     actor: Actor,
 ) -> Verified:
-    """A one-step code (after the password, when given) checked and audited (not committed)."""
+    """A one-step code (after the password, when given) checked and audited (not committed). The client and
+    the user may have been read in a transaction of their own (`server.db.begin_reads`), ended here."""
     factor = otp.FACTOR
     user = None
     try:
-        require_method(client, factor.method)
+        try:
+            require_method(client, factor.method)
+            if password is None:
+                user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
+        finally:
+            end_reads(session)  # what follows writes (on SQLite, in the node's write lock)
         if password is not None:
             user = authenticate_password(session, rt, username=username, password=password, actor=actor)
             tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
-        else:
-            user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
-            if user is None or user.disabled or not tokens:
-                reason = "unknown_user" if user is None else "no_usable_token"
-                _check_decoy(session, rt, factor=factor, answer=code, reason=reason)
+        elif user is None or user.disabled or not tokens:
+            reason = "unknown_user" if user is None else "no_usable_token"
+            _check_decoy(session, rt, factor=factor, answer=code, reason=reason)
         accepted = _check_factor(
             session,
             rt,

@@ -3,11 +3,17 @@ transactions and never keeps a place for a transaction that ended some other way
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+import pytest
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 
+from server import sqlite_writers
 from server.config import DatabaseTimeouts
 from server.db import engine_options, prepare_engine
 
@@ -55,3 +61,56 @@ def test_a_transaction_whose_connection_died_leaves_the_queue(tmp_path: Path) ->
 def _write_once(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text("UPDATE counter SET n = 2"))
+
+
+def test_a_writer_waits_in_the_queue_before_it_asks_sqlite_for_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _engine(tmp_path)
+    monkeypatch.setattr(sqlite_writers, "THREAD_WAIT_SECONDS", 0.2)
+    sent: list[tuple[str, str]] = []
+
+    def observe(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append((threading.current_thread().name, statement))
+
+    event.listen(engine, "before_cursor_execute", observe)
+    holder = engine.connect()
+    holder.begin()
+    holder.execute(text("UPDATE counter SET n = 1"))  # holds the queue and SQLite's lock
+
+    def write() -> None:
+        with engine.connect() as connection:
+            # Should it reach SQLite's lock, it fails at once rather than in 30 s.
+            connection.connection.dbapi_connection.execute("PRAGMA busy_timeout=100")  # type: ignore[union-attr]
+            with pytest.raises(OperationalError), connection.begin():
+                connection.execute(text("UPDATE counter SET n = 2"))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="second-writer") as pool:
+        pool.submit(write).result(timeout=30)
+    holder.rollback()
+    holder.close()
+    # Refused by the queue's wait, without having sent anything to SQLite (no BEGIN IMMEDIATE polling there).
+    assert [statement for name, statement in sent if name.startswith("second-writer")] == []
+    engine.dispose()
+
+
+def test_the_next_writer_is_let_in_once_sqlite_s_lock_is_free(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    free_at_leave: list[bool] = []
+
+    def after_the_queue_left(_connection: Any) -> None:  # registered after the queue's own commit hook
+        other = sqlite3.connect(tmp_path / "queue.db", timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            free_at_leave.append(True)
+        except sqlite3.OperationalError:
+            free_at_leave.append(False)
+        finally:
+            other.close()
+
+    event.listen(engine, "commit", after_the_queue_left)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = 3"))
+    assert free_at_leave == [True]
+    engine.dispose()
