@@ -127,20 +127,26 @@ def find_match(
     rt: Runtime, token: Token, key: bytes, code: str, *, window: int, lookahead: int
 ) -> int | None:
     """The time step (TOTP) or counter (HOTP) at which `code` is valid, else None. HOTP candidates include
-    a few used counters (behind `token.counter`), so that a reused code can be told from a wrong one. Checks
-    every candidate so the time taken does not reveal which one matched."""
+    a few used counters (behind `token.counter`), so that a reused code can be told from a wrong one; a code
+    that is valid both at a used and at an unused value (six digits collide about once in a million) is
+    the unused one's. Checks every candidate so the time taken does not reveal which one matched."""
     otp = _otp(token, key)
     if token.type == TokenType.TOTP:
         current = int(rt.now()) // (token.period or 30) + token.drift_steps
         candidates = range(current - window, current + window + 1)
+        first_unused = -1 if token.last_time_step is None else token.last_time_step + 1
     else:
         first = max(0, token.counter - HOTP_REPLAY_LOOKBEHIND)
         candidates = range(first, token.counter + lookahead + 1)
-    found = None
+        first_unused = token.counter
+    unused = used = None
     for value in candidates:
-        if _matches(otp, code, value) and found is None:
-            found = value
-    return found
+        if _matches(otp, code, value):
+            if value >= first_unused:
+                unused = value if unused is None else unused
+            else:
+                used = value if used is None else used
+    return unused if unused is not None else used
 
 
 def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> None:
