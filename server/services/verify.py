@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from server.db import end_reads
@@ -188,6 +189,7 @@ def check_one_step(
             end_reads(session)  # what follows writes (on SQLite, in the node's write lock)
         if password is not None:
             user = authenticate_password(session, rt, username=username, password=password, actor=actor)
+            _read_again(session, client)
             tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
         elif user is None or user.disabled or not tokens:
             reason = "unknown_user" if user is None else "no_usable_token"
@@ -305,6 +307,15 @@ def _check_code(
     else:
         consume_temporary_code(session, rt, user_id=user.id, code=str(answer))
     return Earned(amr=["pwd", field], acr=Acr.RECOVERY, scope=ENROLL_SCOPE)
+
+
+def _read_again(session: Session, client: Client) -> None:
+    """The client as it is now: the password check ended the transaction the client was read in (the hash
+    runs outside one), and a client removed meanwhile is refused as an unknown one."""
+    try:
+        session.refresh(client)
+    except InvalidRequestError as err:  # its row is gone
+        raise InvalidClient() from err
 
 
 def _earned(accepted: Accepted, *, password: bool, client: Client | None) -> Earned:
