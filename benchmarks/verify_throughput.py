@@ -1,7 +1,7 @@
 """Throughput of the one-step `POST /api/v1/verify {username, otp}` of `tokenward serve`, against bare Flask.
 
     .venv/bin/python benchmarks/verify_throughput.py [--tokens 1000] [--users 200] [--rounds 3] \
-        [--seconds 10] [--connections 4] [--workers 2] [--worker-class sync] [--database-url URL]
+        [--seconds 10] [--connections 4] [--workers 2] [--database-url URL]
 
 Seeds `--tokens` users, each with an active HOTP token, in bulk into a fresh database (SQLite in a temporary
 directory, or a schema of its own on the PostgreSQL of `--database-url`), registers a client for the login
@@ -182,10 +182,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup-seconds", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=4, help="wrk threads, one connection each")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of both servers")
-    parser.add_argument("--worker-class", default="", help="gunicorn worker class of both (e.g. gthread)")
-    parser.add_argument(
-        "--threads", type=int, default=4, help="threads per worker with --worker-class gthread"
-    )
     parser.add_argument(
         "--database-url", default="", help="a PostgreSQL URL (a schema of its own) instead of SQLite"
     )
@@ -200,8 +196,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    worker_args = f"--worker-class {args.worker_class} --threads {args.threads}" if args.worker_class else ""
-    workers = worker_args or "(worker class of server/gunicorn_config.py)"
+    workers = "(the worker class and threads of `tokenward serve`)"
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(
         f"{machine()}\ngunicorn --workers {args.workers} {workers}; wrk, {args.connections} connections; "
@@ -221,8 +216,6 @@ def main() -> None:
             encryption_key=encryption_key.hex(),
             rate_limits="off",
         )
-        if worker_args:
-            env["GUNICORN_CMD_ARGS"] = worker_args  # gunicorn: wins over the config file, loses to argv
         engine = create_engine(database_url)
         upgrade_schema(engine)  # the console serves existing instances only
         client_id, client_secret = add_client(env, "bench-login-form")
