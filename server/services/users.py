@@ -14,8 +14,15 @@ from sqlalchemy.orm import Session, aliased
 
 from server.db import rows_changed
 from server.directories import DirectoryUser
-from server.errors import Conflict, DirectoryUnavailable, InvalidCredentials, NotFound, ValidationFailed
-from server.models import Token, User
+from server.errors import (
+    Conflict,
+    DirectoryUnavailable,
+    InvalidClient,
+    InvalidCredentials,
+    NotFound,
+    ValidationFailed,
+)
+from server.models import Client, Token, User
 from server.services.audit import Actor, record_event, record_failure
 from server.services.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -303,6 +310,38 @@ def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool
     record_event(session, actor=actor, action=action, result="success", now=rt.now(), target=username)
     session.commit()
     return user
+
+
+# Share-locked until the sign-in commits (PostgreSQL; SQLite's writers take turns anyway): a disable, which
+# updates the user's row before it ends their sessions, or a client's removal waits for the sign-in, then
+# ends or refuses the session it made. Rows read earlier in the request may have changed since.
+_STILL_ENABLED = (
+    select(User.id)
+    .where(User.id == bindparam("user_id"), User.disabled.is_(False))
+    .with_for_update(read=True)
+)
+_STILL_ENABLED_WITH_CLIENT = (
+    select(User.id)
+    .join(Client, Client.id == bindparam("client_id"))
+    .where(User.id == bindparam("user_id"), User.disabled.is_(False))
+    .with_for_update(read=True)
+)
+
+
+def confirm_sign_in(session: Session, *, user: User, client: Client | None) -> None:
+    """The user is still enabled and the client still registered, and stay so until this sign-in commits;
+    InvalidCredentials (audited as `user_disabled`) or InvalidClient otherwise."""
+    if client is None:
+        found = session.scalar(_STILL_ENABLED, {"user_id": user.id})
+    else:
+        found = session.scalar(_STILL_ENABLED_WITH_CLIENT, {"user_id": user.id, "client_id": client.id})
+    if found is not None:
+        return
+    if client is not None and session.scalar(select(Client.id).where(Client.id == client.id)) is None:
+        raise InvalidClient()
+    refused = InvalidCredentials()
+    refused.audit_reason = "user_disabled"
+    raise refused
 
 
 def delete_user(session: Session, rt: Runtime, *, username: str, actor: Actor) -> None:

@@ -47,7 +47,7 @@ from server.services.sessions import Earned, IssuedSession, issue_session, revok
 from server.services.token_secrets import seal_secret
 from server.services.tokens import active_tokens
 from server.services.transactions import claim_attempt, consume_transaction
-from server.services.users import authenticate_password, find_user_with_tokens
+from server.services.users import authenticate_password, confirm_sign_in, find_user_with_tokens
 from server.token_kinds import TokenType
 
 WRONG_ANSWER: dict[str, type[TokenwardError]] = {
@@ -139,6 +139,8 @@ def check_transaction_answer(
             if not transaction.password_verified or transaction.replaces_family:
                 confirm_directory_standing(rt, user=user)  # nobody asked the directory for this sign-in
             earned = _earned(accepted, password=transaction.password_verified, client=client)
+        if user is not None:
+            confirm_sign_in(session, user=user, client=client)
         consume_transaction(session, rt, transaction_id=transaction_id)
         if transaction.replaces_family:
             revoke_family(session, rt, family_id=transaction.replaces_family)
@@ -203,7 +205,9 @@ def check_one_step(
             answer=code,
             anonymous=password is None,
         )
-        if password is None and user is not None:
+        assert user is not None  # _check_decoy refuses a name without one
+        confirm_sign_in(session, user=user, client=client)
+        if password is None:
             confirm_directory_standing(rt, user=user)  # a password check would have asked the directory
         earned = _earned(accepted, password=password is not None, client=client)
     except TokenwardError as err:
