@@ -86,8 +86,8 @@ def test_the_client_and_user_are_read_before_the_write_lock_and_the_token_signed
         event.remove(engine, "commit", on_commit)
     assert answer.status_code == 200, answer.json
     assert timeline[-2:] == ["commit", "sign"]
-    # The guess counted, the counter consumed; the audit, family and refresh-token rows.
-    # The guess, the counter, the user and client confirmed (share-locked), the audit, family and refresh rows.
+    # The guess counted, the counter consumed, the user and client confirmed (share-locked); the audit,
+    # family and refresh-token rows.
     writes = ["UPDATE", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT"]
     if engine.dialect.name == "sqlite":
         reads = ["BEGIN", "SELECT", "SELECT", "COMMIT"]  # the client, the user and tokens; no lock taken

@@ -1,5 +1,5 @@
 """The real `tokenward` console on the test's database (in this process, or as a program of its own: see
-tests/console_runner.py), and an app on the same database and instance directory (so it opens the same
+tests/e2e/console_runner.py), and an app on the same database and instance directory (so it opens the same
 sealed secrets and has the console's origin)."""
 
 from __future__ import annotations
