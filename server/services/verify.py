@@ -122,6 +122,8 @@ def check_transaction_answer(
         else:
             factor = factor_for_answer(answer_field)
             require_method(client, factor.method)
+            if factor.method == otp.FACTOR.method:  # a code proves "otp", and the password if it was checked
+                _refuse_unreachable(client, amr=("otp", "pwd") if transaction.password_verified else ("otp",))
             if transaction.decoy:
                 _check_decoy(session, rt, factor=factor, answer=answer, reason="unknown_user")
             tokens = active_tokens(session, user_id=user.id, types=factor.token_types) if user else []
@@ -185,6 +187,7 @@ def check_one_step(
     try:
         try:
             require_method(client, factor.method)
+            _refuse_unreachable(client, amr=("otp", "pwd") if password is not None else ("otp",))
             if password is None:
                 user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
         finally:
@@ -320,6 +323,15 @@ def _read_again(session: Session, client: Client) -> None:
         session.refresh(client)
     except InvalidRequestError as err:  # its row is gone
         raise InvalidClient() from err
+
+
+def _refuse_unreachable(client: Client | None, *, amr: tuple[str, ...]) -> None:
+    """MfaRequired before the answer is checked when what it would prove (`amr`) cannot reach the level
+    the client requires: a valid code is not spent only to be refused, and valid and wrong codes get the
+    same answer."""
+    required = client.required_acr if client is not None else None
+    if required and not meets(acr_for(amr_for(amr), phishing_resistant=False), required):
+        raise MfaRequired(f"This application requires {required} sign-in")
 
 
 def _earned(accepted: Accepted, *, password: bool, client: Client | None) -> Earned:

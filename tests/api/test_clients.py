@@ -150,12 +150,20 @@ def test_a_client_allowed_otp_only_refuses_keys_and_fobs(
 def test_a_client_that_requires_mfa_refuses_a_code_alone(app: Flask, accounts: Accounts) -> None:
     phone = accounts.user_with_phone("alice")
     _, headers = register_client(app, "bank", require="mfa", audience="bank")
-    refused = _verify(accounts.client, {"username": "alice", "otp": _code(accounts, phone)}, headers)
-    assert (refused.status_code, refused.json["code"]) == (403, "mfa_required"), refused.json
-    assert "access_token" not in refused.json
+    code = _code(accounts, phone)
+    for tried in ("000000" if code != "000000" else "111111", code):  # a wrong code, then the right one
+        refused = _verify(accounts.client, {"username": "alice", "otp": tried}, headers)
+        assert (refused.status_code, refused.json["code"]) == (403, "mfa_required"), refused.json
+        assert "access_token" not in refused.json
 
-    accounts.clock.advance(phone.period)
-    body = {"username": "alice", "otp": _code(accounts, phone), "password": PASSWORD}
+    # Nor in a transaction the client opened with the name alone.
+    started = _verify(accounts.client, {"username": "alice"}, headers)
+    answer = {"transaction_id": started.json["transaction_id"], "otp": code}
+    refused = _verify(accounts.client, answer, headers)
+    assert (refused.status_code, refused.json["code"]) == (403, "mfa_required"), refused.json
+
+    # Refused before it was checked, the code was not spent.
+    body = {"username": "alice", "otp": code, "password": PASSWORD}
     accepted = _verify(accounts.client, body, headers)
     assert accepted.status_code == 200, accepted.json
     assert accepted.json["acr"] == "mfa"
