@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from server.db import db
 from server.services import clients, users, verify
 from server.services.actors import Actor
-from tests.accounts import Accounts, audit_events, register_client
+from tests.accounts import Accounts, audit_events, missing_service, register_client
 
 
 def _elsewhere(app: Flask, action: Callable[[Session], Any]) -> None:
@@ -81,11 +81,11 @@ def test_a_client_removed_while_the_one_step_form_reads_its_user_is_refused(
 def test_a_user_disabled_while_their_transaction_is_answered_gets_no_session(
     app: Flask, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """(On SQLite a transaction's answer reads and writes in one write transaction: nobody else writes
-    between; PostgreSQL lets the disable commit in the window.)"""
+    """A race that needs PostgreSQL: on SQLite a transaction's answer reads and writes in one write
+    transaction, so no disable can commit in between."""
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            pytest.skip("SQLite serialises the whole answer with every other writer")
+            missing_service("TOKENWARD_TEST_DATABASE_URL (PostgreSQL) is not set")
     phone = accounts.user_with_phone("alice", type="hotp")
     transaction_id = accounts.login("alice")["transaction_id"]
     real_owner = verify._owner

@@ -448,11 +448,14 @@ def _everything_stored(console: Console) -> str:
 
 def test_client_console_lists_and_generates_secrets(console: Console) -> None:
     console.process = True  # this family's commands as the program a user starts (see console_runner.py)
-    created = json.loads(console.ok("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json"))
+    added = console.run("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json")
+    created = json.loads(added.stdout)
     assert len(created["secret"]) >= 32 and created["address"] == "10.0.0.0/8"
+    assert created["secret"] not in added.stderr  # shown once on stdout; the log (stderr) never holds it
     listed = json.loads(console.ok("radius", "client", "list", "--json"))
     assert [(view["name"], view["address"]) for view in listed] == [("fw", "10.0.0.0/8")]
     assert "secret" not in listed[0]
+    assert created["secret"] not in console.ok("radius", "client", "list")
     assert created["secret"] not in _everything_stored(console)  # sealed in its row, in no audit event
     assert console.fails("radius", "client", "add", "fw2", "--address", "10.0.0.1/8").startswith(
         "error: address"
