@@ -194,7 +194,7 @@ def check_one_step(
             end_reads(session)  # what follows writes (on SQLite, in the node's write lock)
         if password is not None:
             user = authenticate_password(session, rt, username=username, password=password, actor=actor)
-            _read_again(session, client)
+            _reload_client(session, client)
             tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
         elif user is None or user.disabled or not tokens:
             reason = "unknown_user" if user is None else "no_usable_token"
@@ -316,7 +316,7 @@ def _check_code(
     return Earned(amr=["pwd", field], acr=Acr.RECOVERY, scope=ENROLL_SCOPE)
 
 
-def _read_again(session: Session, client: Client) -> None:
+def _reload_client(session: Session, client: Client) -> None:
     """The client as it is now: the password check ended the transaction the client was read in (the hash
     runs outside one), and a client removed meanwhile is refused as an unknown one."""
     try:
