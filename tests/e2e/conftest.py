@@ -21,7 +21,8 @@ from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING, CHEAP_PASSWORD_HASHI
 
 
 class Console:
-    """`process`: every command as a program of its own (else in this process, but what serves)."""
+    """`process`: every command as a program of its own (else in this process, but what serves); a single
+    command's `process=True` runs that one as a program."""
 
     def __init__(self, tmp_path: Path, database_url: str, *, process: bool = False) -> None:
         self.cwd, self.process = tmp_path, process
@@ -40,18 +41,20 @@ class Console:
         }
 
     def run(
-        self, *args: str, stdin: str = "", env: dict[str, str] | None = None
+        self, *args: str, stdin: str = "", env: dict[str, str] | None = None, process: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        return run_console(args, env=env or self.env, cwd=self.cwd, stdin=stdin, process=self.process)
+        return run_console(
+            args, env=env or self.env, cwd=self.cwd, stdin=stdin, process=process or self.process
+        )
 
-    def ok(self, *args: str, stdin: str = "") -> str:
-        result = self.run(*args, stdin=stdin)
+    def ok(self, *args: str, stdin: str = "", process: bool = False) -> str:
+        result = self.run(*args, stdin=stdin, process=process)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def fails(self, *args: str, stdin: str = "") -> str:
+    def fails(self, *args: str, stdin: str = "", process: bool = False) -> str:
         """The one stderr line of a failed command (prompts such as "Touch your key…" aside)."""
-        result = self.run(*args, stdin=stdin)
+        result = self.run(*args, stdin=stdin, process=process)
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
         lines = [line for line in result.stderr.splitlines() if not line.endswith("…")]

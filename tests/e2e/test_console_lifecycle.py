@@ -25,7 +25,7 @@ SEEDS = (
 
 
 def test_reset_delete_and_locked_tokens(console: Console, api: Flask) -> None:
-    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
+    # process=True: as the program a user starts, the family's other commands in process (console_runner.py)
     with api.app_context():  # made in process: the commands under test are what run as processes
         rt = api.extensions["tokenward"]
         for name in ("alice", "bob"):
@@ -43,14 +43,17 @@ def test_reset_delete_and_locked_tokens(console: Console, api: Flask) -> None:
         db.session.commit()
         s2 = db.session.scalar(select(Token.id).where(Token.serial == "S2"))
     rows = [
-        [cell for cell in line.split() if cell != "│"] for line in console.ok("token", "list").splitlines()
+        [cell for cell in line.split() if cell != "│"]
+        for line in console.ok("token", "list", process=True).splitlines()
     ]
     assert {row[1]: row[3] for row in rows if len(row) == 5 and row[1] in ("S1", "S2")} == {
         "S1": "locked",
         "S2": "active",
     }
 
-    assert console.fails("token", "delete", s2) == "error: give --yes to delete without a question"
+    assert (
+        console.fails("token", "delete", s2, process=True) == "error: give --yes to delete without a question"
+    )
     console.ok("token", "delete", s2, "--yes")
     listed = json.loads(console.ok("token", "list", "--json"))
     assert [(view["serial"], view["locked"]) for view in listed] == [("S1", True)]

@@ -73,16 +73,20 @@ def test_provision_then_login_with_the_fobs_answer(
     emulate: str,
     tmp_path: Path,
 ) -> None:
-    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
+    # process=True: as the program a user starts, the family's other commands in process (console_runner.py)
     console.ok("user", "add", "alice", "--password-stdin", stdin="correct horse battery\n")
-    provisioned = json.loads(console.ok("fob", "provision", "--port", emulate, "--user", "alice", "--json"))
+    provisioned = json.loads(
+        console.ok("fob", "provision", "--port", emulate, "--user", "alice", "--json", process=True)
+    )
     assert provisioned["serial"] == "TWE2E01" and provisioned["user"] == "alice"
     assert provisioned["suite"] == "OCRA-1:HOTP-SHA1-6:QN08" and "secret" not in provisioned
 
     client = api.test_client()
     login = client.post("/api/v1/login", json={"username": "alice", "password": "correct horse battery"}).json
     assert login is not None and login["methods"] == ["fob"]
-    response = console.ok("fob", "respond", "--port", emulate, login["fob"]["challenge"]).strip()
+    response = console.ok(
+        "fob", "respond", "--port", emulate, login["fob"]["challenge"], process=True
+    ).strip()
     assert response.isdigit() and len(response) == 6
     body = {"transaction_id": login["transaction_id"], "fob_response": response}
     accepted = client.post("/api/v1/verify", json=body)
@@ -105,7 +109,7 @@ def test_provision_then_login_with_the_fobs_answer(
         ("TWE2E01", "provisioned", "alice")
     ]
 
-    assert console.fails("fob", "wipe", "--port", emulate) == (
+    assert console.fails("fob", "wipe", "--port", emulate, process=True) == (
         "error: wiping erases the fob's secret for good; add --yes to do it"
     )
     wiped = console.ok("fob", "wipe", "--port", emulate, "--yes")

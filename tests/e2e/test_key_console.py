@@ -27,7 +27,7 @@ def _add_alice(console: Console) -> None:
 def test_a_key_enrolled_at_the_console_signs_in_over_the_api(
     console: Console, api: Flask, tmp_path: Path
 ) -> None:
-    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
+    # process=True: as the program a user starts, the family's other commands in process (console_runner.py)
     _add_alice(console)
     state = tmp_path / "soft-key.json"
     result = console.run(
@@ -40,6 +40,7 @@ def test_a_key_enrolled_at_the_console_signs_in_over_the_api(
         str(state),
         "--description",
         "desk",
+        process=True,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("enrolled security key ") and result.stdout.strip().endswith(" for alice")

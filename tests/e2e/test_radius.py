@@ -447,8 +447,8 @@ def _everything_stored(console: Console) -> str:
 
 
 def test_client_console_lists_and_generates_secrets(console: Console) -> None:
-    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
-    added = console.run("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json")
+    # process=True: as the program a user starts, the family's other commands in process (console_runner.py)
+    added = console.run("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json", process=True)
     created = json.loads(added.stdout)
     assert len(created["secret"]) >= 32 and created["address"] == "10.0.0.0/8"
     assert created["secret"] not in added.stderr  # shown once on stdout; the log (stderr) never holds it
@@ -457,8 +457,8 @@ def test_client_console_lists_and_generates_secrets(console: Console) -> None:
     assert "secret" not in listed[0]
     assert created["secret"] not in console.ok("radius", "client", "list")
     assert created["secret"] not in _everything_stored(console)  # sealed in its row, in no audit event
-    assert console.fails("radius", "client", "add", "fw2", "--address", "10.0.0.1/8").startswith(
-        "error: address"
-    )
+    assert console.fails(
+        "radius", "client", "add", "fw2", "--address", "10.0.0.1/8", process=True
+    ).startswith("error: address")
     console.ok("radius", "client", "remove", "fw")
     assert json.loads(console.ok("radius", "client", "list", "--json")) == []

@@ -53,15 +53,17 @@ def _hotp(counter: int) -> str:
 
 
 def test_import_list_assign_then_the_token_verifies(console: Console, api: Flask, tmp_path: Path) -> None:
-    console.process = True  # this family's commands as the program a user starts (see console_runner.py)
-    printed = console.ok("token", "import", str(_pskc(tmp_path / "fobs.xml")))
+    # process=True: as the program a user starts, the family's other commands in process (console_runner.py)
+    printed = console.ok("token", "import", str(_pskc(tmp_path / "fobs.xml")), process=True)
     assert printed.strip() == (
         "imported 2 tokens from fobs.xml (1 fob, 1 hotp), "
         "unassigned (tokenward token assign SERIAL --user NAME)"
     )
     (tmp_path / "phones.csv").write_text(CSV)
     # the progress bar goes to stderr: the JSON on stdout stays parseable
-    answer = json.loads(console.ok("token", "import", str(tmp_path / "phones.csv"), "--json", "--progress"))
+    answer = json.loads(
+        console.ok("token", "import", str(tmp_path / "phones.csv"), "--json", "--progress", process=True)
+    )
     assert answer == {
         "imported": 2,
         "source": "phones.csv",
