@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from provisioning.console import CONSOLE_ACTOR, expected_errors, fail, out, print_json, service_context
+from provisioning.console import (
+    CONSOLE_ACTOR,
+    expected_errors,
+    fail,
+    out,
+    print_json,
+    service_context,
+    settings_from_env,
+)
 from server.db import current_session
 from server.services import radius_clients
 
@@ -43,38 +51,45 @@ def _listen_address(listen: str) -> tuple[str, int]:
 )
 def serve(listen: str, workers: int, metrics_listen: str | None) -> None:
     """Answer Access-Requests from registered RADIUS clients (until SIGTERM)."""
-    from server.radius import server as radius_server  # the worker machinery, for this command only
+    from server.radius import supervisor  # the worker machinery, for this command only
 
     host, port = _listen_address(listen)
-    with service_context(create=True) as rt:  # migrates the schema once, before the workers start
-        settings = rt.settings
-        instance_dir = settings.instance_dir.resolve()
-    metrics_dir = None
-    if metrics_listen:
-        metrics_dir = _metrics_endpoint(instance_dir, _listen_address(metrics_listen))
+    metrics_address = _listen_address(metrics_listen) if metrics_listen else None
+    settings = settings_from_env()
+    instance_dir = settings.instance_dir.resolve()
+    metrics_dir = _fresh_metrics_dir(instance_dir) if metrics_address else None
+    # The workers' fork server imports their code while this process migrates the schema (a second each).
+    supervisor.start_fork_server(metrics_dir)
+    with service_context(settings, create=True):  # migrates the schema once, before the workers start
+        pass
+    if metrics_dir is not None and metrics_address is not None:
+        _serve_metrics(metrics_dir, metrics_address)
 
     def listening(bound_port: int) -> None:
         out.print(f"Tokenward RADIUS on udp {host}:{bound_port}, {workers} workers", markup=False)
         sys.stdout.flush()
 
-    radius_server.run(
-        settings, host=host, port=port, workers=workers, metrics_dir=metrics_dir, on_listening=listening
-    )
+    supervisor.run(settings, host=host, port=port, workers=workers, on_listening=listening)
 
 
-def _metrics_endpoint(instance_dir: Path, address: tuple[str, int]) -> Path:
-    """Every worker writes its figures to files in the instance directory; this process serves their sum."""
+def _fresh_metrics_dir(instance_dir: Path) -> Path:
+    """Where every worker writes its figures (emptied: a previous run's figures are not this one's)."""
     import shutil
 
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
-
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as the app makes it, on a first run
     metrics_dir = instance_dir / "radius-metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(mode=0o700)
+    return metrics_dir
+
+
+def _serve_metrics(metrics_dir: Path, address: tuple[str, int]) -> None:
+    """This process serves the sum of the workers' figures."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
     start_http_server(address[1], addr=address[0], registry=registry)
-    return metrics_dir
 
 
 @client_group.command("add")

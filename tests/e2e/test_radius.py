@@ -376,6 +376,29 @@ def test_metrics_add_up_every_workers_answers(console: Console, tmp_path: Path) 
     assert 'tokenward_radius_dropped_total{reason="bad_message_authenticator"} 1.0' in exposition
 
 
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _workers(radius: Radius) -> set[int]:
+    """The fork server's children (the fork server and multiprocessing's resource tracker are the main
+    process's)."""
+    return {worker for child in _children(radius.process.pid) for worker in _children(child)}
+
+
+def test_a_worker_that_dies_is_started_again(radius: Radius) -> None:
+    workers = sorted(_workers(radius))
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while "starting another" not in radius.log() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the log for the restart, not a wait for it
+    assert f"RADIUS worker {workers[0]} exited with -9; starting another" in radius.log()
+    assert len(_workers(radius) - {workers[0]}) == 2
+    for counter in (1, 2):  # whichever worker the kernel picks answers
+        assert received(radius.ask(pap(PASSWORD + hotp(counter)))) == "Access-Accept", radius.log()
+
+
 PAM_SERVICE = """auth required {module} conf={conf} debug
 account required pam_permit.so
 """
