@@ -7,6 +7,7 @@ emptied before each test. A set URL that cannot be reached fails the run instead
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -18,7 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from server.app import create_app
 from server.clock import FrozenClock
@@ -84,17 +85,24 @@ def postgres_url() -> Iterator[str | None]:
     upgrade_schema(engine)
     engine.dispose()
     yield url
+    _run_engine(url).dispose()
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 
 
 def _empty_tables(url: str) -> None:
-    engine = create_engine(url)
-    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    """Every row deleted, children first: on tables this small a DELETE takes 4 ms where a TRUNCATE takes
+    45 (it makes new files for every table and index). Identity columns keep counting: no test reads one."""
+    with _run_engine(url).begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@functools.cache
+def _run_engine(url: str) -> Engine:
+    """The run's own connection to its schema (one connection: its pool's others are never needed)."""
+    return create_engine(url, pool_size=1)
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,10 @@ def serve_live(
     # One-step verify calls from the tests authenticate as a registered client, as in tests/conftest.py.
     app.test_client_class = LoginFormClient
     apps["app"] = app
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    # shutdown() waits for the loop's next look at its flag: every 0.5 s by default, half a second per test.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
     thread.start()
     try:
         url = f"http://localhost:{server.server_port}"
