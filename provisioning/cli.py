@@ -7,6 +7,8 @@ A family's module brings the services, the database layer and device drivers wit
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import os
@@ -107,6 +109,11 @@ def main() -> None:
     TOKENWARD_CONFIG, from a TOML file of the same settings in lower case (the environment wins).
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # At exit, what the command loaded (the app, SQLAlchemy) is left to the operating system instead of
+    # being collected object by object: a third of a second of every command. (Its database connections
+    # are closed by the command itself.)
+    atexit.unregister(gc.freeze)  # once, however often the group runs in one process
+    atexit.register(gc.freeze)
 
 
 add_config_option(main)
