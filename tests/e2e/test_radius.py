@@ -19,6 +19,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,10 +239,15 @@ def test_radtest_gets_the_challenge(radius: Radius) -> None:
 def test_wrong_secret_unknown_address_and_unsigned_requests_are_dropped_and_audited(
     radius: Radius, console: Console
 ) -> None:
-    wrong_secret = radius.ask_dropped(pap(PASSWORD + hotp(1)), secret="not-the-secret-at-all")
-    assert received(wrong_secret) == "nothing"
-    unsigned = radius.ask_dropped(f'User-Name = alice, User-Password = "{PASSWORD}{hotp(1)}"\n')
-    assert received(unsigned) == "nothing"
+    with ThreadPoolExecutor(2) as both:  # side by side: each waits DROPPED_WAIT_SECONDS for no answer
+        wrong_secret = both.submit(
+            radius.ask_dropped, pap(PASSWORD + hotp(1)), secret="not-the-secret-at-all"
+        )
+        unsigned = both.submit(
+            radius.ask_dropped, f'User-Name = alice, User-Password = "{PASSWORD}{hotp(1)}"\n'
+        )
+    assert received(wrong_secret.result()) == "nothing"
+    assert received(unsigned.result()) == "nothing"
     console.ok("radius", "client", "remove", "vpn")
     console.ok(
         "radius",
