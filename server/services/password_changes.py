@@ -11,6 +11,7 @@ from server.services.audit import Actor, record_event, record_failure
 from server.services.passwords import MAX_PASSWORD_LENGTH, hash_password, password_matches
 from server.services.runtime import Runtime
 from server.services.sessions import revoke_user_sessions
+from server.services.transactions import end_sign_ins_under_way
 from server.services.users import check_password_policy, get_user
 
 LOCAL_SOURCE = "local"
@@ -32,7 +33,7 @@ def change_own_password(
     actor: Actor,
 ) -> None:
     """The user's own change. The current password must match (a user without one gives an empty string);
-    the user's other sessions end, the one that asked (`keep_family_id`) stays."""
+    the user's other sessions and sign-ins under way end, the session that asked (`keep_family_id`) stays."""
     _local_only(user)
     check_password_policy(new_password)
     current_password = current_password[:MAX_PASSWORD_LENGTH]
@@ -51,6 +52,7 @@ def change_own_password(
         )
         raise InvalidCredentials("The current password is not right")
     user.password_hash = hash_password(new_password)
+    end_sign_ins_under_way(session, rt, user_id=user.id)
     revoke_user_sessions(session, rt, user_id=user.id, keep_family_id=keep_family_id)
     record_event(
         session,
@@ -64,11 +66,13 @@ def change_own_password(
 
 
 def reset_password(session: Session, rt: Runtime, *, username: str, new_password: str, actor: Actor) -> User:
-    """An administrator's reset: the new password replaces the old one and every session of the user ends."""
+    """An administrator's reset: the new password replaces the old one; every session of the user, and every
+    sign-in under way, ends."""
     user = get_user(session, username=username)
     _local_only(user)
     check_password_policy(new_password)
     user.password_hash = hash_password(new_password)
+    end_sign_ins_under_way(session, rt, user_id=user.id)
     revoke_user_sessions(session, rt, user_id=user.id)
     record_event(
         session, actor=actor, action="user.password.reset", result="success", now=rt.now(), target=username

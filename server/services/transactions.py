@@ -81,3 +81,14 @@ def consume_transaction(session: Session, rt: Runtime, *, transaction_id: str) -
     )
     if consumed != 1:
         raise TransactionExpired()
+
+
+def end_sign_ins_under_way(session: Session, rt: Runtime, *, user_id: int) -> None:
+    """The user's unfinished sign-ins end (not committed): the password they proved is no longer the
+    user's. On PostgreSQL this waits for a concurrent answer's commit, so a session it issued is already
+    there for the revocation that follows."""
+    session.execute(
+        update(LoginTransaction)
+        .where(LoginTransaction.user_id == user_id, LoginTransaction.consumed_at.is_(None))
+        .values(consumed_at=rt.now())
+    )

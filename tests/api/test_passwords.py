@@ -104,3 +104,28 @@ def test_a_directory_users_password_is_changed_in_the_directory(accounts: Accoun
         assert refused.status_code == 409, refused.json
         assert refused.json["code"] == "password_in_directory"
         assert "directory" in refused.json["detail"]
+
+
+def test_a_sign_in_under_way_ends_with_the_password_it_proved(accounts: Accounts) -> None:
+    """A password checked before a reset or a change cannot be completed after it with a code: whoever
+    knew the old password (the reason for a reset) has no sign-in left to finish."""
+    admin = accounts.admin_session()
+    phone = accounts.user_with_phone("alice")
+    client = accounts.client
+    before_reset = accounts.login("alice")
+    reset = client.post("/api/v1/admin/users/alice/password", json={"password": NEW}, headers=bearer(admin))
+    assert reset.status_code == 204
+    before_change = accounts.login("alice", NEW)
+    signing_in = accounts.login("alice", NEW)
+    code = phone.code(accounts.clock.now())
+    mine = client.post(
+        "/api/v1/verify", json={"transaction_id": signing_in["transaction_id"], "otp": code}
+    ).json
+    accounts.clock.advance(phone.period)
+    body = {"current_password": NEW, "new_password": NEW + " again"}
+    assert client.post("/api/v1/me/password", json=body, headers=bearer(mine)).status_code == 204
+    for stale in (before_reset, before_change):
+        code = phone.code(accounts.clock.now())
+        answer = client.post("/api/v1/verify", json={"transaction_id": stale["transaction_id"], "otp": code})
+        assert answer.status_code == 401 and answer.json["code"] == "transaction_expired", answer.json
+    assert accounts.login("alice", NEW + " again")["status"] == "second_factor"
