@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.errors import EnrollmentNeedsCode, NoUsableToken
+from server.errors import EnrollmentNeedsCode, NoUsableToken, TokenwardError
 from server.models import Client, Token, User
 from server.services import fob, otp, webauthn
 from server.services.assurance import ENROLL_SCOPE, Acr
-from server.services.audit import Actor, record_event
+from server.services.audit import Actor, record_event, record_failure
 from server.services.clients import allowed_methods
 from server.services.factors import Factor
 from server.services.recovery_codes import has_temporary_code, remaining_recovery_codes
@@ -23,7 +23,7 @@ from server.services.runtime import Runtime
 from server.services.sessions import Earned, IssuedSession, Principal, issue_session
 from server.services.tokens import active_tokens
 from server.services.transactions import begin_transaction
-from server.services.users import authenticate_password, find_user_with_tokens
+from server.services.users import authenticate_password, confirm_sign_in, find_user_with_tokens
 
 FACTORS: tuple[Factor, ...] = (otp.FACTOR, fob.FACTOR, webauthn.FACTOR)
 ALL_TOKEN_TYPES = tuple(token_type for factor in FACTORS for token_type in factor.token_types)
@@ -67,6 +67,14 @@ def login_with_password(
         not tokens and user.factor_enrolled_at is None and rt.settings.first_enrollment == "password"
     )
     refused = not tokens and not codes and not first_enrollment
+    try:
+        confirm_sign_in(session, user=user, client=client)  # and so until this commits (the hash ran outside)
+    except TokenwardError as err:
+        reason = err.audit_reason or err.code
+        record_failure(
+            session, actor=actor, action="login.password", now=rt.now(), target=user.username, reason=reason
+        )
+        raise
     record_event(
         session,
         actor=actor,

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from server.db import db
-from server.services import clients, users, verify
+from server.models import SessionFamily
+from server.services import clients, login, users, verify
 from server.services.actors import Actor
-from tests.accounts import Accounts, audit_events, missing_service, register_client
+from tests.accounts import PASSWORD, Accounts, audit_events, missing_service, register_client
 
 
 def _elsewhere(app: Flask, action: Callable[[Session], Any]) -> None:
@@ -101,3 +102,29 @@ def test_a_user_disabled_while_their_transaction_is_answered_gets_no_session(
     )
     assert answer.status_code == 401, answer.json
     assert answer.json["code"] == "invalid_credentials"
+
+
+def test_a_user_disabled_while_their_password_sign_in_reads_them_gets_no_enroll_session(
+    app: Flask, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user without a factor signs in by password alone (an enroll-only session): disabled between the
+    password check and the commit, they get no session. (On SQLite the sign-in holds the write lock there.)"""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            missing_service("TOKENWARD_TEST_DATABASE_URL (PostgreSQL) is not set")
+    accounts.create_user("alice")
+    real_tokens = login.active_tokens
+
+    def read_then_disable(*args: Any, **kwargs: Any) -> Any:
+        found = real_tokens(*args, **kwargs)
+        _elsewhere(app, _disable(app, "alice"))
+        return found
+
+    monkeypatch.setattr(login, "active_tokens", read_then_disable)
+    answer = accounts.client.post("/api/v1/login", json={"username": "alice", "password": PASSWORD})
+    assert answer.status_code == 401, answer.json
+    assert answer.json["code"] == "invalid_credentials"
+    [refused] = audit_events(app, action_prefix="login.password")
+    assert (refused["result"], refused["reason"]) == ("failure", "user_disabled")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SessionFamily)) == 0
