@@ -22,7 +22,7 @@ from server.errors import (
     NotFound,
     ValidationFailed,
 )
-from server.models import Client, Token, User
+from server.models import Client, RecoveryCode, SessionFamily, TemporaryCode, Token, User
 from server.services.audit import Actor, record_event, record_failure
 from server.services.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -274,6 +274,14 @@ def _lock_enabled_administrators(session: Session, *, user: User) -> None:
         )
 
 
+def _lock_rows_sign_ins_lock(session: Session, *, user_id: int) -> None:
+    """PostgreSQL: the user's rows that a sign-in or a refresh locks before it share-locks the user (a guess
+    counted on a token, a code spent, a session family rotated), locked before the user's own row: the
+    delete then waits for such a sign-in instead of deadlocking with it in its cascade."""
+    for model in (Token, RecoveryCode, TemporaryCode, SessionFamily):
+        session.execute(select(model.id).where(model.user_id == user_id).order_by(model.id).with_for_update())
+
+
 def _still_an_administrator(user_id: int) -> ColumnElement[bool]:
     """True for a row whose removal leaves an enabled administrator: it is not one, or another one exists."""
     other = aliased(User)
@@ -349,6 +357,7 @@ def delete_user(session: Session, rt: Runtime, *, username: str, actor: Actor) -
     CASCADE)."""
     user = get_user(session, username=username)
     _lock_enabled_administrators(session, user=user)
+    _lock_rows_sign_ins_lock(session, user_id=user.id)
     deleted = rows_changed(
         session.execute(
             delete(User)

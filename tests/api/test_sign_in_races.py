@@ -5,18 +5,21 @@ gave a 500 (its row gone under the session's foreign key)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from server.db import db
-from server.models import SessionFamily
+from server.models import RecoveryCode, SessionFamily, Token, User
 from server.services import clients, login, users, verify
 from server.services.actors import Actor
+from server.services.recovery_codes import create_recovery_codes
 from tests.accounts import PASSWORD, Accounts, audit_events, missing_service, register_client
 
 
@@ -128,3 +131,69 @@ def test_a_user_disabled_while_their_password_sign_in_reads_them_gets_no_enroll_
     assert (refused["result"], refused["reason"]) == ("failure", "user_disabled")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(SessionFamily)) == 0
+
+
+@pytest.mark.parametrize("held", [Token, SessionFamily, RecoveryCode], ids=lambda model: model.__tablename__)
+def test_deleting_a_user_waits_for_a_sign_in_that_holds_their_rows(
+    app: Flask, accounts: Accounts, held: Any
+) -> None:
+    """A sign-in locks the user's own rows first (a guess counted on a token, a recovery code spent, a
+    refresh's session family), then share-locks the user until it commits. A delete that locked the user
+    first and then met those rows in its cascade deadlocked with it (PostgreSQL aborted one: a 503). The
+    delete now locks them first, so it waits for the sign-in."""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            missing_service("TOKENWARD_TEST_DATABASE_URL (PostgreSQL) is not set")
+        phone = accounts.user_with_phone("alice")
+        accounts.full_session("alice", phone)  # a session family
+        rt = app.extensions["tokenward"]
+        user_id = users.get_user(db.session, username="alice").id
+        create_recovery_codes(
+            db.session, rt, user=users.get_user(db.session, username="alice"), actor=Actor.console()
+        )
+        db.session.commit()
+        url = db.engine.url
+    sign_in_engine = create_engine(url)
+    errors: list[BaseException] = []
+
+    def delete_alice() -> None:
+        try:
+            with app.app_context():
+                _elsewhere(
+                    app, lambda other: users.delete_user(other, rt, username="alice", actor=Actor.console())
+                )
+        except BaseException as err:  # reported to the test's thread
+            errors.append(err)
+
+    try:
+        with sign_in_engine.connect() as sign_in:
+            sign_in.execute(select(held.id).where(held.user_id == user_id).with_for_update())
+            deleting = threading.Thread(target=delete_alice)
+            deleting.start()
+            _until_waiting_for_a_lock(sign_in_engine, deleting)
+            sign_in.execute(text("SELECT 1 FROM users WHERE id = :user FOR SHARE"), {"user": user_id})
+            sign_in.commit()
+        deleting.join(30)
+    finally:
+        sign_in_engine.dispose()
+    assert not deleting.is_alive() and errors == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def _until_waiting_for_a_lock(engine: Engine, thread: threading.Thread) -> None:
+    """Until another backend waits for a lock (the delete, met by the sign-in's rows), asked on a connection
+    of its own: a transaction sees the activity view as it was at its first look."""
+    deadline = time.monotonic() + 30
+    with engine.connect() as observer:
+        while thread.is_alive() and time.monotonic() < deadline:
+            waiting = observer.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            )
+            observer.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)  # polling the server's view, not a wait for the delete
