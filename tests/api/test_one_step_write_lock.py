@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from server.db import db
-from server.services import sessions, verify
+from server.services import one_step, sessions
 from tests.accounts import Accounts, login_form_credentials
 
 
@@ -49,7 +49,7 @@ def test_the_client_and_user_are_read_before_the_write_lock_and_the_token_signed
     )
     assert first.status_code == 200, first.json
     timeline: list[str] = []
-    real_find, real_encode = verify.find_user_with_tokens, sessions.jwt.encode
+    real_find, real_encode = one_step.find_user_with_tokens, sessions.jwt.encode
 
     def observed_find(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
@@ -63,7 +63,7 @@ def test_the_client_and_user_are_read_before_the_write_lock_and_the_token_signed
         timeline.append("sign")
         return real_encode(*args, **kwargs)
 
-    monkeypatch.setattr(verify, "find_user_with_tokens", observed_find)
+    monkeypatch.setattr(one_step, "find_user_with_tokens", observed_find)
     monkeypatch.setattr(sessions.jwt, "encode", observed_encode)
     with accounts.app.app_context():
         engine = db.engine
@@ -104,7 +104,7 @@ def test_a_token_disabled_while_it_was_read_is_not_tried(
 ) -> None:
     phone = accounts.user_with_phone("bob", type="hotp")
     headers = login_form_credentials(accounts.app)
-    real_find = verify.find_user_with_tokens
+    real_find = one_step.find_user_with_tokens
 
     def disabling_find(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
@@ -113,7 +113,7 @@ def test_a_token_disabled_while_it_was_read_is_not_tried(
         )
         return found
 
-    monkeypatch.setattr(verify, "find_user_with_tokens", disabling_find)
+    monkeypatch.setattr(one_step, "find_user_with_tokens", disabling_find)
     counter_before = _counter(accounts, phone.token_id)
     answer = accounts.client.post(
         "/api/v1/verify", json={"username": "bob", "otp": phone.code(0)}, headers=headers
