@@ -68,28 +68,43 @@ def test_the_client_and_user_are_read_before_the_write_lock_and_the_token_signed
     with accounts.app.app_context():
         engine = db.engine
 
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def on_statement(statement: str) -> None:
         words = statement.upper().split()
         timeline.append(" ".join(words) if words[0] == "BEGIN" else words[0])
+
+    def on_cursor_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        on_statement(statement)
+
+    def on_checkout(dbapi_connection: Any, *_args: Any) -> None:
+        # What SQLite itself runs, BEGIN and COMMIT included (server.db sends those on its connection).
+        dbapi_connection.set_trace_callback(on_statement)
+
+    def on_checkin(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(None)
 
     def on_commit(_conn: Any) -> None:
         timeline.append("commit")
 
-    event.listen(engine, "before_cursor_execute", on_statement)
-    event.listen(engine, "commit", on_commit)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        observers = [("checkout", on_checkout), ("checkin", on_checkin), ("commit", on_commit)]
+    else:
+        observers = [("before_cursor_execute", on_cursor_execute), ("commit", on_commit)]
+    for name, observer in observers:
+        event.listen(engine, name, observer)
     try:
         answer = accounts.client.post(
             "/api/v1/verify", json={"username": "alice", "otp": phone.code(0)}, headers=headers
         )
     finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(engine, "commit", on_commit)
+        for name, observer in observers:
+            event.remove(engine, name, observer)
     assert answer.status_code == 200, answer.json
     assert timeline[-2:] == ["commit", "sign"]
     # The guess counted, the counter consumed, the user and client confirmed (share-locked); the audit,
     # family and refresh-token rows.
     writes = ["UPDATE", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT"]
-    if engine.dialect.name == "sqlite":
+    if sqlite:
         reads = ["BEGIN", "SELECT", "SELECT", "COMMIT"]  # the client, the user and tokens; no lock taken
         # COMMIT sent before the writer queue lets the next writer in (server.db.queue_sqlite_writers).
         assert timeline == [*reads, "BEGIN IMMEDIATE", *writes, "COMMIT", "commit", "sign"]
