@@ -30,6 +30,11 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+# What runs a Core statement: the ORM session (which flushes its pending changes first), or the connection of
+# its transaction (the one-step verify, whose rows are plain ones: server.services.verify_rows).
+Executor = Session | Connection
+
+
 def rows_changed(result: Result[Any]) -> int:
     """How many rows an UPDATE/DELETE touched: the verdict of every single-use consumption."""
     return cast(CursorResult[Any], result).rowcount

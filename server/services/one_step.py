@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from server.db import end_reads
@@ -105,44 +106,53 @@ def check_one_step(
             user = UserRow.of(checked)
             client = _reload_client(session, client)
             tokens = active_tokens(connection_of(session), user_id=user.id, types=FACTOR.token_types)
-        elif user is None or user.disabled or not tokens:
-            _check_decoy(session, rt, code=code, reason="unknown_user" if user is None else "no_usable_token")
-        _check_code(session, rt, tokens=tokens, code=code, anonymous=password is None)
+        # The writes and the confirmation run on the transaction's connection: nothing here is an ORM object.
+        connection = connection_of(session)
+        if password is None and (user is None or user.disabled or not tokens):
+            reason = "unknown_user" if user is None else "no_usable_token"
+            _check_decoy(connection, rt, code=code, reason=reason)
+        _check_code(connection, rt, tokens=tokens, code=code, anonymous=password is None)
         assert user is not None  # _check_decoy refuses a name without one
-        _confirm_sign_in(session, user=user, client=client)
+        _confirm_sign_in(connection, user=user, client=client)
         if password is None:
             confirm_directory_standing(rt, user=user)  # a password check would have asked the directory
         earned = earned_by(("otp",), phishing_resistant=False, password=password is not None, client=client)
     except TokenwardError as err:
         record_verify_failure(session, rt, actor=actor, action="verify.otp", user=user, error=err)
         raise
-    return accept_verified(session, rt, actor=actor, method=FACTOR.method, user=user, earned=earned)
+    return accept_verified(connection, rt, actor=actor, method=FACTOR.method, user=user, earned=earned)
 
 
 def _check_code(
-    session: Session, rt: Runtime, *, tokens: list[TokenRow], code: str, anonymous: bool, decoy: bool = False
+    connection: Connection,
+    rt: Runtime,
+    *,
+    tokens: list[TokenRow],
+    code: str,
+    anonymous: bool,
+    decoy: bool = False,
 ) -> TokenRow:
     """server.services.verify._check_factor for OTP codes on rows: counts a guess against each unlocked token,
     then checks the code against those; a wrong code keeps the counts (and locks what reached the threshold).
     No savepoint: an OTP check writes only the consuming UPDATE, and only on a match. `decoy`: the tokens are
     throwaway ones that no statement finds (see _check_decoy)."""
-    claimed = claim_guesses(session, rt, tokens=tokens)
+    claimed = claim_guesses(connection, rt, tokens=tokens)
     if decoy:
         claimed = tokens
     if tokens and not claimed:
         raise hidden_refusal(FACTOR, TokenLocked()) if anonymous else TokenLocked()
     try:
-        accepted = otp.accept_code(session, rt, tokens=claimed, answer=code)
+        accepted = otp.accept_code(connection, rt, tokens=claimed, answer=code)
     except TokenwardError as err:
-        lock_exhausted(session, rt, token_ids=[token.id for token in claimed])
+        lock_exhausted(connection, rt, token_ids=[token.id for token in claimed])
         if anonymous and not isinstance(err, ReplayedOtp):
             raise hidden_refusal(FACTOR, err) from err
         raise
-    clear_locks(session, token=accepted)
+    clear_locks(connection, token=accepted)
     return accepted
 
 
-def _check_decoy(session: Session, rt: Runtime, *, code: str, reason: str) -> None:
+def _check_decoy(connection: Connection, rt: Runtime, *, code: str, reason: str) -> None:
     """A name without usable tokens: the code is checked against a throwaway token along the very path a real
     one takes (the same statements, matching no row, and the same computing), so the time taken tells
     nothing; it is always refused, and the audit log says why."""
@@ -150,7 +160,7 @@ def _check_decoy(session: Session, rt: Runtime, *, code: str, reason: str) -> No
     sealed = rt.box.seal(otp.new_secret(), associated_data=f"token:{token_id}")
     token = TokenRow(token_id, None, TokenType.TOTP, "SHA1", 6, 30, 0, 0, None, 0, None, sealed)
     with contextlib.suppress(TokenwardError):
-        _check_code(session, rt, tokens=[token], code=code, anonymous=True, decoy=True)
+        _check_code(connection, rt, tokens=[token], code=code, anonymous=True, decoy=True)
     refused = InvalidOtp()
     refused.audit_reason = reason
     raise refused
@@ -165,11 +175,10 @@ def _reload_client(session: Session, client: ClientRow) -> ClientRow:
     return found
 
 
-def _confirm_sign_in(session: Session, *, user: UserRow, client: ClientRow) -> None:
+def _confirm_sign_in(connection: Connection, *, user: UserRow, client: ClientRow) -> None:
     """server.services.users.confirm_sign_in on rows: the user still enabled and the client still
     registered, and so until this sign-in commits; InvalidCredentials (audited as `user_disabled`) or
     InvalidClient otherwise."""
-    connection = connection_of(session)
     if still_signs_in(connection, user_id=user.id, client_id=client.id):
         return
     if not client_exists(connection, client_id=client.id):

@@ -13,7 +13,7 @@ import pyotp
 from sqlalchemy import Float, Integer, Table, bindparam, or_, update
 from sqlalchemy.orm import Session
 
-from server.db import rows_changed
+from server.db import Executor, rows_changed
 from server.errors import InvalidOtp, ReplayedOtp, ResyncFailed, ValidationFailed
 from server.models import LoginTransaction, Token
 from server.services.factors import Accepted
@@ -154,7 +154,7 @@ def find_match(
     return unused if unused is not None else used
 
 
-def consume(session: Session, rt: Runtime, *, token: Token | TokenRow, value: int) -> None:
+def consume(session: Executor, rt: Runtime, *, token: Token | TokenRow, value: int) -> None:
     """Marks step/counter `value` used by one conditional UPDATE; 0 rows means someone used it first."""
     query = _CONSUME_TIME_STEP if token.type == TokenType.TOTP else _CONSUME_COUNTER
     if rows_changed(session.execute(query, {"token_id": token.id, "value": value, "now": rt.now()})) != 1:
@@ -162,7 +162,7 @@ def consume(session: Session, rt: Runtime, *, token: Token | TokenRow, value: in
 
 
 def check_code_if_matches(
-    session: Session, rt: Runtime, *, token: Token | TokenRow, key: bytes, code: str
+    session: Executor, rt: Runtime, *, token: Token | TokenRow, key: bytes, code: str
 ) -> bool:
     """Consumes `code` if it is valid for `token` (not committed): True; False if it is not this token's code;
     ReplayedOtp if it was valid but already used."""
@@ -250,7 +250,7 @@ class OtpFactor:
         return Accepted(token=accept_code(session, rt, tokens=tokens, answer=answer), amr=("otp",))
 
 
-def accept_code(session: Session, rt: Runtime, *, tokens: Sequence[AnyToken], answer: Any) -> AnyToken:
+def accept_code(session: Executor, rt: Runtime, *, tokens: Sequence[AnyToken], answer: Any) -> AnyToken:
     """The token that `answer` is a valid code of, its code consumed (not committed); InvalidOtp, or
     ReplayedOtp when the code was one of theirs but used, otherwise."""
     code = normalise_code(str(answer))

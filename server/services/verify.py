@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.db import Executor
 from server.errors import (
     InvalidClient,
     InvalidCredential,
@@ -301,7 +302,7 @@ def record_verify_failure(
 
 
 def accept_verified(
-    session: Session, rt: Runtime, *, actor: Actor, method: str, user: User | UserRow, earned: Earned
+    session: Executor, rt: Runtime, *, actor: Actor, method: str, user: User | UserRow, earned: Earned
 ) -> Verified:
     record_event(
         session,
