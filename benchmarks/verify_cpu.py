@@ -38,7 +38,7 @@ from benchmarks.verify_throughput import database  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.clock import FrozenClock  # noqa: E402
 from server.config import RateLimits, Settings  # noqa: E402
-from server.db import db  # noqa: E402
+from server.db import READS_ONLY, db  # noqa: E402
 from server.migrations import upgrade_schema  # noqa: E402
 from tests.accounts import Accounts, PhoneToken, login_form_credentials  # noqa: E402
 
@@ -113,40 +113,57 @@ def main() -> None:
 
 
 def print_statements(app: Any, verify: Callable[[], None]) -> None:
-    """The SQL the app's engine sends during `verify()`."""
+    """The SQL the app's engine sends during `verify()` (on SQLite, what SQLite runs: server.db sends BEGIN
+    and COMMIT on the driver's connection)."""
     with app.app_context():
         engine = db.engine
     statements: list[str] = []
 
-    def observe(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def observe(statement: str) -> None:
         statements.append(" ".join(statement.split())[:100])
 
-    event.listen(engine, "before_cursor_execute", observe)
+    def on_cursor_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        observe(statement)
+
+    def on_checkout(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(observe)
+
+    def on_checkin(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(None)
+
+    if engine.dialect.name == "sqlite":
+        observers = [("checkout", on_checkout), ("checkin", on_checkin)]
+    else:
+        observers = [("before_cursor_execute", on_cursor_execute)]
+    for name, observer in observers:
+        event.listen(engine, name, observer)
     verify()
-    event.remove(engine, "before_cursor_execute", observe)
+    for name, observer in observers:
+        event.remove(engine, name, observer)
     print(f"{len(statements)} statements in one verify:", *statements, sep="\n  ")
 
 
 def write_lock_seconds(app: Any, verifies: list[Callable[[], None]]) -> float:
-    """The median time from `BEGIN IMMEDIATE` to the commit over `verifies` (SQLite)."""
+    """The median time from the start of a writing transaction (its `begin` hooks: the writer queue, then
+    `BEGIN IMMEDIATE`) to the commit over `verifies` (SQLite)."""
     with app.app_context():
         engine = db.engine
     held: list[float] = []
     began: list[float] = []
 
-    def observe(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement == "BEGIN IMMEDIATE":
+    def observe(connection: Any) -> None:
+        if not connection.get_execution_options().get(READS_ONLY):
             began.append(time.perf_counter())
 
     def committed(_conn: Any) -> None:
         if began:
             held.append(time.perf_counter() - began.pop())
 
-    event.listen(engine, "before_cursor_execute", observe)
+    event.listen(engine, "begin", observe)
     event.listen(engine, "commit", committed)
     for verify in verifies:
         verify()
-    event.remove(engine, "before_cursor_execute", observe)
+    event.remove(engine, "begin", observe)
     event.remove(engine, "commit", committed)
     return statistics.median(held)
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response
 from server.db import begin_reads, current_session
 from server.errors import TokenwardError
 from server.http import metrics
-from server.http.auth import authenticate_client
+from server.http.auth import authenticate_client, authenticate_login_form
 from server.http.context import actor, runtime
 from server.http.contract import operation
 from server.http.responses import Challenge, LoginAnswer, Me, Session, VerifyAnswer
@@ -23,9 +23,10 @@ from server.http.verify_schemas import (
     VerifyRequest,
 )
 from server.services import login, sessions, tokens, users
-from server.services.clients import Client
+from server.services.clients import Client, ClientRow
+from server.services.one_step import verify_one_step
 from server.services.sessions import IssuedSession, Principal
-from server.services.verify import verify_one_step, verify_transaction
+from server.services.verify import verify_transaction
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/v1")
 
@@ -112,7 +113,7 @@ def verify(body: VerifyRequest) -> Any:
             return challenge_json(challenge, status="challenge")
         case OneStepVerifyRequest() as one_step:
             begin_reads(current_session())  # the client and the user are read before the write lock (SQLite)
-            return run_one_step(one_step, client=authenticate_client(required=True)).as_json()
+            return run_one_step(one_step, client=authenticate_login_form()).as_json()
         case answer:
             return run_verify(answer, client=authenticate_client(required=False)).as_json()
 
@@ -134,7 +135,7 @@ def run_verify(body: TransactionAnswerRequest, *, client: Client | None) -> Issu
     )
 
 
-def run_one_step(body: OneStepVerifyRequest, *, client: Client) -> IssuedSession:
+def run_one_step(body: OneStepVerifyRequest, *, client: ClientRow) -> IssuedSession:
     """Runs a registered client's one-step code, timed in the verify metrics."""
     return _timed(
         body.answer_field,

@@ -22,7 +22,7 @@ from server.errors import Forbidden, InvalidClient, Unauthenticated
 from server.http.context import runtime, set_principal
 from server.services import clients
 from server.services.assurance import Access, check_access
-from server.services.clients import Client
+from server.services.clients import Client, ClientRow
 from server.services.sessions import Principal, authenticate_bearer
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,9 @@ def basic_credentials() -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+NEEDS_CLIENT = "This call needs client authentication (HTTP Basic with client_id:client_secret)"
+
+
 @overload
 def authenticate_client(*, required: Literal[True]) -> Client: ...
 @overload
@@ -138,8 +141,15 @@ def authenticate_client(*, required: bool) -> Client | None:
     credentials = basic_credentials()
     if credentials is None:
         if required:
-            raise InvalidClient(
-                "This call needs client authentication (HTTP Basic with client_id:client_secret)"
-            )
+            raise InvalidClient(NEEDS_CLIENT)
         return None
     return clients.authenticate_client(current_session(), client_id=credentials[0], secret=credentials[1])
+
+
+def authenticate_login_form() -> ClientRow:
+    """`authenticate_client(required=True)` for the one-step verify, whose hot path reads the client as a
+    plain row (server.services.one_step)."""
+    credentials = basic_credentials()
+    if credentials is None:
+        raise InvalidClient(NEEDS_CLIENT)
+    return clients.authenticate_client_row(current_session(), client_id=credentials[0], secret=credentials[1])

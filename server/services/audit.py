@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from server.db import Executor
 from server.models import AuditEvent
 from server.services.actors import Actor as Actor  # re-exported: the services name actors from here
 
@@ -17,7 +18,7 @@ _INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))
 
 
 def record_event(
-    session: Session,
+    session: Executor,
     *,
     actor: Actor,
     action: str,

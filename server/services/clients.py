@@ -24,13 +24,16 @@ from server.models import Client
 from server.services.assurance import Acr
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
+from server.services.verify_rows import ClientRow, read_client
 
 __all__ = [
     "Client",  # the model, re-exported for the HTTP layer's type hints (it may not import models)
+    "ClientRow",
     "NewClient",
     "add_client",
     "allowed_methods",
     "authenticate_client",
+    "authenticate_client_row",
     "client_view",
     "get_client",
     "list_clients",
@@ -176,19 +179,34 @@ def authenticate_client(session: Session, *, client_id: str, secret: str) -> Cli
     client: Client | None = (
         session.scalar(_CLIENT_BY_ID, {"client_id": client_id}) if CLIENT_ID.match(client_id) else None
     )
+    _check_secret(client, secret)
+    assert client is not None
+    return client
+
+
+def authenticate_client_row(session: Session, *, client_id: str, secret: str) -> ClientRow:
+    """`authenticate_client` read as a plain row, off the ORM session's unit of work (the one-step verify's
+    hot path, server.services.one_step)."""
+    client = read_client(session.connection(), client_id=client_id) if CLIENT_ID.match(client_id) else None
+    _check_secret(client, secret)
+    assert client is not None
+    return client
+
+
+def _check_secret(client: Client | ClientRow | None, secret: str) -> None:
+    """InvalidClient unless `client` is a confidential client and `secret` its secret; one HMAC either way."""
     known = client is not None and not client.public
     expected = client.secret_hash if client is not None and known else ""
     presented = _digest(client.secret_salt if client is not None and known else _DUMMY_SALT, secret[:256])
     if client is None or not known or not hmac.compare_digest(expected, presented):
         raise InvalidClient()
-    return client
 
 
-def allowed_methods(client: Client | None) -> tuple[str, ...]:
+def allowed_methods(client: Client | ClientRow | None) -> tuple[str, ...]:
     return tuple(client.allowed_methods.split()) if client is not None else METHODS
 
 
-def require_method(client: Client | None, method: str) -> None:
+def require_method(client: Client | ClientRow | None, method: str) -> None:
     if method not in allowed_methods(client):
         raise MethodNotAllowed()
 

@@ -8,14 +8,19 @@ service account.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from server.errors import InvalidCredentials
 from server.models import User
 from server.services.runtime import Runtime
 
+if TYPE_CHECKING:
+    from server.services.verify_rows import UserRow
+
 DIRECTORY_REFUSED = "directory_refused"  # the audit reason: removed, disabled there, or outside the group
 
 
-def confirm_directory_standing(rt: Runtime, *, user: User) -> None:
+def confirm_directory_standing(rt: Runtime, *, user: User | UserRow) -> None:
     """Nothing for a local user. A directory user whom their directory no longer lets sign in (or whose
     directory is no longer configured) is `InvalidCredentials`; a directory that does not answer is
     `DirectoryUnavailable` (503), never a fall-back to the row."""

@@ -9,15 +9,22 @@ TOKENWARD_LOCKOUT_RELEASE_MAX); an administrator's unlock releases it at once, a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Float, Integer, Table, Update, and_, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
+from server.db import Executor
 from server.models import Token
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
 from server.token_kinds import TokenState
+
+if TYPE_CHECKING:
+    from server.services.verify_rows import TokenRow
+
+# A token loaded by the ORM, or one read as a plain row (server.services.verify_rows).
+AnyToken = TypeVar("AnyToken", "Token", "TokenRow")
 
 # Counting a guess, built once as a Core statement (it runs on every verify; building it per call cost more
 # Python than running it).
@@ -57,7 +64,7 @@ def release_time(rt: Runtime, *, lock_count: int) -> float:
     return rt.now() + seconds
 
 
-def claim_guesses(session: Session, rt: Runtime, *, tokens: Sequence[Token]) -> list[Token]:
+def claim_guesses(session: Executor, rt: Runtime, *, tokens: Sequence[AnyToken]) -> list[AnyToken]:
     """Counts one guess against each token that may still be tried and returns those (not committed: the
     caller commits the count with the attempt's outcome). A released lock starts counting afresh."""
     if not tokens:
@@ -71,7 +78,7 @@ def claim_guesses(session: Session, rt: Runtime, *, tokens: Sequence[Token]) -> 
     return [token for token in tokens if token.id in claimed]
 
 
-def lock_exhausted(session: Session, rt: Runtime, *, token_ids: Sequence[str]) -> None:
+def lock_exhausted(session: Executor, rt: Runtime, *, token_ids: Sequence[str]) -> None:
     """After a failed guess: locks the tokens whose count reached the threshold, each for its release time,
     and audits each new lock (not committed here)."""
     if not token_ids:
@@ -102,7 +109,7 @@ def lock_exhausted(session: Session, rt: Runtime, *, token_ids: Sequence[str]) -
         )
 
 
-def clear_locks(session: Session, *, token: Token) -> None:
+def clear_locks(session: Executor, *, token: Token | TokenRow) -> None:
     """After a good answer: consecutive locks start from the base time again."""
     if token.lock_count or token.locked_until is not None:
         session.execute(

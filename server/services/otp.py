@@ -6,19 +6,24 @@ import base64
 import hashlib
 import hmac
 import re
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import pyotp
 from sqlalchemy import Float, Integer, Table, bindparam, or_, update
 from sqlalchemy.orm import Session
 
-from server.db import rows_changed
+from server.db import Executor, rows_changed
 from server.errors import InvalidOtp, ReplayedOtp, ResyncFailed, ValidationFailed
 from server.models import LoginTransaction, Token
 from server.services.factors import Accepted
+from server.services.lockout import AnyToken
 from server.services.runtime import Runtime
 from server.services.token_secrets import token_secret
 from server.token_kinds import TokenType
+
+if TYPE_CHECKING:
+    from server.services.verify_rows import TokenRow
 
 ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 SECRET_BASE32_CHARS = 32  # 160 bits, the RFC 4226 recommendation (pyotp refuses < 112 bits)
@@ -80,7 +85,7 @@ class _KeyedTOTP(pyotp.TOTP):
         return self._key
 
 
-def _otp(token: Token, key: bytes) -> pyotp.OTP:
+def _otp(token: Token | TokenRow, key: bytes) -> pyotp.OTP:
     digest = getattr(hashlib, ALGORITHMS[token.algorithm or "SHA1"])
     digits = token.digits or 6
     if token.type == TokenType.TOTP:
@@ -124,7 +129,7 @@ def _matches(otp: pyotp.OTP, code: str, value: int) -> bool:
 
 
 def find_match(
-    rt: Runtime, token: Token, key: bytes, code: str, *, window: int, lookahead: int
+    rt: Runtime, token: Token | TokenRow, key: bytes, code: str, *, window: int, lookahead: int
 ) -> int | None:
     """The time step (TOTP) or counter (HOTP) at which `code` is valid, else None. HOTP candidates include
     a few used counters (behind `token.counter`), so that a reused code can be told from a wrong one; a code
@@ -149,14 +154,16 @@ def find_match(
     return unused if unused is not None else used
 
 
-def consume(session: Session, rt: Runtime, *, token: Token, value: int) -> None:
+def consume(session: Executor, rt: Runtime, *, token: Token | TokenRow, value: int) -> None:
     """Marks step/counter `value` used by one conditional UPDATE; 0 rows means someone used it first."""
     query = _CONSUME_TIME_STEP if token.type == TokenType.TOTP else _CONSUME_COUNTER
     if rows_changed(session.execute(query, {"token_id": token.id, "value": value, "now": rt.now()})) != 1:
         raise ReplayedOtp()
 
 
-def check_code_if_matches(session: Session, rt: Runtime, *, token: Token, key: bytes, code: str) -> bool:
+def check_code_if_matches(
+    session: Executor, rt: Runtime, *, token: Token | TokenRow, key: bytes, code: str
+) -> bool:
     """Consumes `code` if it is valid for `token` (not committed): True; False if it is not this token's code;
     ReplayedOtp if it was valid but already used."""
     settings = rt.settings
@@ -240,21 +247,25 @@ class OtpFactor:
         tokens: list[Token],
         answer: Any,
     ) -> Accepted:
-        code = normalise_code(str(answer))
-        replayed: ReplayedOtp | None = None
-        for token in tokens:
-            if token.digits is not None and len(code) != token.digits:
-                continue
-            try:
-                accepted = check_code_if_matches(
-                    session, rt, token=token, key=token_secret(rt, token), code=code
-                )
-            except ReplayedOtp as err:  # another of the user's tokens may still take the code
-                replayed = err
-                continue
-            if accepted:
-                return Accepted(token=token, amr=("otp",))
-        raise replayed or InvalidOtp()
+        return Accepted(token=accept_code(session, rt, tokens=tokens, answer=answer), amr=("otp",))
+
+
+def accept_code(session: Executor, rt: Runtime, *, tokens: Sequence[AnyToken], answer: Any) -> AnyToken:
+    """The token that `answer` is a valid code of, its code consumed (not committed); InvalidOtp, or
+    ReplayedOtp when the code was one of theirs but used, otherwise."""
+    code = normalise_code(str(answer))
+    replayed: ReplayedOtp | None = None
+    for token in tokens:
+        if token.digits is not None and len(code) != token.digits:
+            continue
+        try:
+            accepted = check_code_if_matches(session, rt, token=token, key=token_secret(rt, token), code=code)
+        except ReplayedOtp as err:  # another of the user's tokens may still take the code
+            replayed = err
+            continue
+        if accepted:
+            return token
+    raise replayed or InvalidOtp()
 
 
 FACTOR = OtpFactor()

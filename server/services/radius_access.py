@@ -30,12 +30,13 @@ from server.errors import (
 from server.services import otp
 from server.services.audit import Actor
 from server.services.login import SecondFactorChallenge, login_with_password
+from server.services.one_step import check_one_step
 from server.services.radius_clients import RadiusPeer
 from server.services.recovery_codes import normalise
 from server.services.runtime import Runtime
 from server.services.transaction_owner import transaction_owner
 from server.services.users import find_user_with_tokens
-from server.services.verify import Verified, check_one_step, check_transaction_answer
+from server.services.verify import Verified, check_transaction_answer
 
 STATE_PREFIX = "tw1"
 # Methods a RADIUS round can carry (a WebAuthn assertion needs a browser).

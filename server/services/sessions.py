@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import jwt
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -26,6 +26,9 @@ from server.services.audit import Actor, record_event, record_failure
 from server.services.directory_standing import confirm_directory_standing
 from server.services.keys import ALGORITHM
 from server.services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from server.services.verify_rows import ClientRow, UserRow
 
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid"]
 # Core INSERTs built once: every sign-in writes a family and a refresh token, never read back in the request.
@@ -82,7 +85,7 @@ class Earned:
     acr: str
     scope: str = FULL_SCOPE
     auth_time: float | None = None  # None: now
-    client: Client | None = None
+    client: Client | ClientRow | None = None
     oidc_scope: str | None = None  # a relying party's session: the OpenID Connect scope granted
 
 
@@ -94,7 +97,7 @@ def issue_session(
     session: Session,
     rt: Runtime,
     *,
-    user: User,
+    user: User | UserRow,
     earned: Earned,
     family_id: str | None = None,
     new_family_id: str | None = None,
@@ -104,9 +107,13 @@ def issue_session(
     now = rt.now()
     settings = rt.settings
     auth_time = now if earned.auth_time is None else earned.auth_time
+    # The INSERTs on the transaction's connection, after the flush the session would have made before them:
+    # the ORM's execution path costs more Python than the statements themselves.
+    session.flush()
+    connection = session.connection()
     if family_id is None:
         family_id = new_family_id or secrets.token_hex(16)
-        session.execute(
+        connection.execute(
             _INSERT_FAMILY,
             {
                 "id": family_id,
@@ -122,7 +129,7 @@ def issue_session(
             },
         )
     refresh_token = secrets.token_urlsafe(32)
-    session.execute(
+    connection.execute(
         _INSERT_REFRESH_TOKEN,
         {
             "token_hash": _hash(refresh_token),

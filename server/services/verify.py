@@ -14,10 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from server.db import end_reads
+from server.db import Executor
 from server.errors import (
     InvalidClient,
     InvalidCredential,
@@ -47,7 +46,8 @@ from server.services.sessions import Earned, IssuedSession, issue_session, revok
 from server.services.token_secrets import seal_secret
 from server.services.tokens import active_tokens
 from server.services.transactions import claim_attempt, consume_transaction
-from server.services.users import authenticate_password, confirm_sign_in, find_user_with_tokens
+from server.services.users import confirm_sign_in
+from server.services.verify_rows import ClientRow, UserRow
 from server.token_kinds import TokenType
 
 WRONG_ANSWER: dict[str, type[TokenwardError]] = {
@@ -63,7 +63,7 @@ class Verified:
     """An accepted answer, audited and not yet committed: the HTTP doors issue a session for it, the RADIUS
     door commits and answers Access-Accept."""
 
-    user: User
+    user: User | UserRow
     earned: Earned
     method: str
 
@@ -123,7 +123,7 @@ def check_transaction_answer(
             factor = factor_for_answer(answer_field)
             require_method(client, factor.method)
             if factor.method == otp.FACTOR.method:  # a code proves "otp", and the password if it was checked
-                _refuse_unreachable(client, amr=("otp", "pwd") if transaction.password_verified else ("otp",))
+                refuse_unreachable(client, amr=("otp", "pwd") if transaction.password_verified else ("otp",))
             if transaction.decoy:
                 _check_decoy(session, rt, factor=factor, answer=answer, reason="unknown_user")
             tokens = active_tokens(session, user_id=user.id, types=factor.token_types) if user else []
@@ -140,84 +140,22 @@ def check_transaction_answer(
             user = _owner(session, accepted, expected=user)
             if not transaction.password_verified or transaction.replaces_family:
                 confirm_directory_standing(rt, user=user)  # nobody asked the directory for this sign-in
-            earned = _earned(accepted, password=transaction.password_verified, client=client)
+            earned = earned_by(
+                accepted.amr,
+                phishing_resistant=accepted.phishing_resistant,
+                password=transaction.password_verified,
+                client=client,
+            )
         if user is not None:
             confirm_sign_in(session, user=user, client=client)
         consume_transaction(session, rt, transaction_id=transaction_id)
         if transaction.replaces_family:
             revoke_family(session, rt, family_id=transaction.replaces_family)
     except TokenwardError as err:
-        _record_failure(session, rt, actor=actor, action=f"verify.{method}", user=user, error=err)
+        record_verify_failure(session, rt, actor=actor, action=f"verify.{method}", user=user, error=err)
         raise
     assert user is not None  # _check_code and _owner refuse a transaction without one
-    return _accept(session, rt, actor=actor, method=method, user=user, earned=earned)
-
-
-def verify_one_step(
-    session: Session,
-    rt: Runtime,
-    *,
-    username: str,
-    code: str,
-    password: str | None,
-    client: Client,
-    actor: Actor,
-) -> IssuedSession:
-    """`verify {username, otp[, password]}` from a registered client's login form."""
-    verified = check_one_step(
-        session, rt, username=username, code=code, password=password, client=client, actor=actor
-    )
-    return issue_session(session, rt, user=verified.user, earned=verified.earned)
-
-
-def check_one_step(
-    session: Session,
-    rt: Runtime,
-    *,
-    username: str,
-    code: str,
-    password: str | None,
-    client: Client,
-    actor: Actor,
-) -> Verified:
-    """A one-step code (after the password, when given) checked and audited (not committed). The client and
-    the user may have been read in a transaction of their own (`server.db.begin_reads`), ended here."""
-    factor = otp.FACTOR
-    user = None
-    try:
-        try:
-            require_method(client, factor.method)
-            _refuse_unreachable(client, amr=("otp", "pwd") if password is not None else ("otp",))
-            if password is None:
-                user, tokens = find_user_with_tokens(session, username=username, types=factor.token_types)
-        finally:
-            end_reads(session)  # what follows writes (on SQLite, in the node's write lock)
-        if password is not None:
-            user = authenticate_password(session, rt, username=username, password=password, actor=actor)
-            _reload_client(session, client)
-            tokens = active_tokens(session, user_id=user.id, types=factor.token_types)
-        elif user is None or user.disabled or not tokens:
-            reason = "unknown_user" if user is None else "no_usable_token"
-            _check_decoy(session, rt, factor=factor, answer=code, reason=reason)
-        accepted = _check_factor(
-            session,
-            rt,
-            factor,
-            transaction=None,
-            tokens=tokens,
-            answer=code,
-            anonymous=password is None,
-        )
-        assert user is not None  # _check_decoy refuses a name without one
-        confirm_sign_in(session, user=user, client=client)
-        if password is None:
-            confirm_directory_standing(rt, user=user)  # a password check would have asked the directory
-        earned = _earned(accepted, password=password is not None, client=client)
-    except TokenwardError as err:
-        _record_failure(session, rt, actor=actor, action="verify.otp", user=user, error=err)
-        raise
-    assert user is not None
-    return _accept(session, rt, actor=actor, method=factor.method, user=user, earned=earned)
+    return accept_verified(session, rt, actor=actor, method=method, user=user, earned=earned)
 
 
 def _check_factor(
@@ -243,7 +181,7 @@ def _check_factor(
     if decoy:
         claimed = tokens
     if tokens and not claimed:
-        raise _hidden(factor, TokenLocked()) if anonymous else TokenLocked()
+        raise hidden_refusal(factor, TokenLocked()) if anonymous else TokenLocked()
     # A savepoint: a wrong answer undoes what the factor wrote but keeps the counted guesses. (A factor may
     # end the transaction itself, as a cloned key's disabling does; then the savepoint is gone already.)
     # A factor whose refusals write nothing (OTP) needs none: two statements fewer on every verify.
@@ -255,7 +193,7 @@ def _check_factor(
             savepoint.rollback()
         lock_exhausted(session, rt, token_ids=[token.id for token in claimed])
         if anonymous and not isinstance(err, ReplayedOtp):
-            raise _hidden(factor, err) from err
+            raise hidden_refusal(factor, err) from err
         raise
     if savepoint is not None:
         savepoint.commit()
@@ -263,7 +201,7 @@ def _check_factor(
     return accepted
 
 
-def _hidden(factor: Factor, error: TokenwardError) -> TokenwardError:
+def hidden_refusal(factor: Factor, error: TokenwardError) -> TokenwardError:
     """The factor's plain wrong answer, audited with the real reason."""
     refused = WRONG_ANSWER[factor.method]()
     refused.audit_reason = error.audit_reason or error.code
@@ -316,16 +254,7 @@ def _check_code(
     return Earned(amr=["pwd", field], acr=Acr.RECOVERY, scope=ENROLL_SCOPE)
 
 
-def _reload_client(session: Session, client: Client) -> None:
-    """The client as it is now: the password check ended the transaction the client was read in (the hash
-    runs outside one), and a client removed meanwhile is refused as an unknown one."""
-    try:
-        session.refresh(client)
-    except InvalidRequestError as err:  # its row is gone
-        raise InvalidClient() from err
-
-
-def _refuse_unreachable(client: Client | None, *, amr: tuple[str, ...]) -> None:
+def refuse_unreachable(client: Client | ClientRow | None, *, amr: tuple[str, ...]) -> None:
     """MfaRequired before the answer is checked when what it would prove (`amr`) cannot reach the level
     the client requires: a valid code is not spent only to be refused, and valid and wrong codes get the
     same answer."""
@@ -334,9 +263,12 @@ def _refuse_unreachable(client: Client | None, *, amr: tuple[str, ...]) -> None:
         raise MfaRequired(f"This application requires {required} sign-in")
 
 
-def _earned(accepted: Accepted, *, password: bool, client: Client | None) -> Earned:
-    amr = amr_for({*accepted.amr, "pwd"} if password else accepted.amr)
-    acr = acr_for(amr, phishing_resistant=accepted.phishing_resistant)
+def earned_by(
+    proved: tuple[str, ...], *, phishing_resistant: bool, password: bool, client: Client | ClientRow | None
+) -> Earned:
+    """What an accepted answer (`proved`: its amr values), with the password when checked, earns."""
+    amr = amr_for({*proved, "pwd"} if password else proved)
+    acr = acr_for(amr, phishing_resistant=phishing_resistant)
     if client is not None and client.required_acr and not meets(acr, client.required_acr):
         raise MfaRequired(f"This application requires {client.required_acr} sign-in")
     return Earned(amr=amr, acr=acr, scope=FULL_SCOPE, client=client)
@@ -350,8 +282,14 @@ def _owner(session: Session, accepted: Accepted, *, expected: User | None) -> Us
     return owner
 
 
-def _record_failure(
-    session: Session, rt: Runtime, *, actor: Actor, action: str, user: User | None, error: TokenwardError
+def record_verify_failure(
+    session: Session,
+    rt: Runtime,
+    *,
+    actor: Actor,
+    action: str,
+    user: User | UserRow | None,
+    error: TokenwardError,
 ) -> None:
     record_failure(
         session,
@@ -363,8 +301,8 @@ def _record_failure(
     )
 
 
-def _accept(
-    session: Session, rt: Runtime, *, actor: Actor, method: str, user: User, earned: Earned
+def accept_verified(
+    session: Executor, rt: Runtime, *, actor: Actor, method: str, user: User | UserRow, earned: Earned
 ) -> Verified:
     record_event(
         session,

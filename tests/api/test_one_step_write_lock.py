@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from server.db import db
-from server.services import sessions, verify
+from server.services import one_step, sessions
 from tests.accounts import Accounts, login_form_credentials
 
 
@@ -49,7 +49,7 @@ def test_the_client_and_user_are_read_before_the_write_lock_and_the_token_signed
     )
     assert first.status_code == 200, first.json
     timeline: list[str] = []
-    real_find, real_encode = verify.find_user_with_tokens, sessions.jwt.encode
+    real_find, real_encode = one_step.find_user_with_tokens, sessions.jwt.encode
 
     def observed_find(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
@@ -63,33 +63,48 @@ def test_the_client_and_user_are_read_before_the_write_lock_and_the_token_signed
         timeline.append("sign")
         return real_encode(*args, **kwargs)
 
-    monkeypatch.setattr(verify, "find_user_with_tokens", observed_find)
+    monkeypatch.setattr(one_step, "find_user_with_tokens", observed_find)
     monkeypatch.setattr(sessions.jwt, "encode", observed_encode)
     with accounts.app.app_context():
         engine = db.engine
 
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def on_statement(statement: str) -> None:
         words = statement.upper().split()
         timeline.append(" ".join(words) if words[0] == "BEGIN" else words[0])
+
+    def on_cursor_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        on_statement(statement)
+
+    def on_checkout(dbapi_connection: Any, *_args: Any) -> None:
+        # What SQLite itself runs, BEGIN and COMMIT included (server.db sends those on its connection).
+        dbapi_connection.set_trace_callback(on_statement)
+
+    def on_checkin(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(None)
 
     def on_commit(_conn: Any) -> None:
         timeline.append("commit")
 
-    event.listen(engine, "before_cursor_execute", on_statement)
-    event.listen(engine, "commit", on_commit)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        observers = [("checkout", on_checkout), ("checkin", on_checkin), ("commit", on_commit)]
+    else:
+        observers = [("before_cursor_execute", on_cursor_execute), ("commit", on_commit)]
+    for name, observer in observers:
+        event.listen(engine, name, observer)
     try:
         answer = accounts.client.post(
             "/api/v1/verify", json={"username": "alice", "otp": phone.code(0)}, headers=headers
         )
     finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(engine, "commit", on_commit)
+        for name, observer in observers:
+            event.remove(engine, name, observer)
     assert answer.status_code == 200, answer.json
     assert timeline[-2:] == ["commit", "sign"]
     # The guess counted, the counter consumed, the user and client confirmed (share-locked); the audit,
     # family and refresh-token rows.
     writes = ["UPDATE", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT"]
-    if engine.dialect.name == "sqlite":
+    if sqlite:
         reads = ["BEGIN", "SELECT", "SELECT", "COMMIT"]  # the client, the user and tokens; no lock taken
         # COMMIT sent before the writer queue lets the next writer in (server.db.queue_sqlite_writers).
         assert timeline == [*reads, "BEGIN IMMEDIATE", *writes, "COMMIT", "commit", "sign"]
@@ -104,7 +119,7 @@ def test_a_token_disabled_while_it_was_read_is_not_tried(
 ) -> None:
     phone = accounts.user_with_phone("bob", type="hotp")
     headers = login_form_credentials(accounts.app)
-    real_find = verify.find_user_with_tokens
+    real_find = one_step.find_user_with_tokens
 
     def disabling_find(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
@@ -113,7 +128,7 @@ def test_a_token_disabled_while_it_was_read_is_not_tried(
         )
         return found
 
-    monkeypatch.setattr(verify, "find_user_with_tokens", disabling_find)
+    monkeypatch.setattr(one_step, "find_user_with_tokens", disabling_find)
     counter_before = _counter(accounts, phone.token_id)
     answer = accounts.client.post(
         "/api/v1/verify", json={"username": "bob", "otp": phone.code(0)}, headers=headers

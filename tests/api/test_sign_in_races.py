@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.db import db
 from server.models import RecoveryCode, SessionFamily, Token, User
-from server.services import clients, login, users, verify
+from server.services import clients, login, one_step, users, verify
 from server.services.actors import Actor
 from server.services.recovery_codes import create_recovery_codes
 from tests.accounts import PASSWORD, Accounts, audit_events, missing_service, register_client
@@ -39,14 +39,14 @@ def _disable(app: Flask, username: str) -> Callable[[Session], Any]:
 
 
 def _during_the_read(monkeypatch: pytest.MonkeyPatch, app: Flask, action: Callable[[Session], Any]) -> None:
-    real_find = verify.find_user_with_tokens
+    real_find = one_step.find_user_with_tokens
 
     def find_then_act(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
         _elsewhere(app, action)
         return found
 
-    monkeypatch.setattr(verify, "find_user_with_tokens", find_then_act)
+    monkeypatch.setattr(one_step, "find_user_with_tokens", find_then_act)
 
 
 def test_a_user_disabled_while_the_one_step_form_reads_them_gets_no_session(
