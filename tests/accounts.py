@@ -6,6 +6,8 @@ import base64
 import hashlib
 import os
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from server.clock import FrozenClock
 from server.db import db
@@ -224,3 +226,21 @@ def own_postgres_schema(base_url: str, prefix: str) -> Iterator[str]:
 def with_search_path(url: str, schema: str) -> str:
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def until_waiting_for_a_lock(engine: Engine, thread: threading.Thread) -> None:
+    """PostgreSQL: until another backend waits for a lock (or `thread` ends), asked on a connection of its
+    own: a transaction sees the activity view as it was at its first look."""
+    deadline = time.monotonic() + 30
+    with engine.connect() as observer:
+        while thread.is_alive() and time.monotonic() < deadline:
+            waiting = observer.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            )
+            observer.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)  # polling the server's view, not a wait for the other side

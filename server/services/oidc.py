@@ -163,7 +163,8 @@ def redeem_code(session: Session, rt: Runtime, *, code: str, client: Client, act
         )
     )
     row = session.get(OidcCode, code_hash)
-    user = session.get(User, row.user_id) if row is not None else None
+    # Share-locked until the tokens commit (PostgreSQL): a disable waits, then revokes the family they start.
+    user = session.get(User, row.user_id, with_for_update={"read": True}) if row is not None else None
     if spent != 1 or row is None or user is None or user.disabled:
         reused = row is not None and row.client_id == client.id and row.used_at is not None and spent != 1
         if reused and row is not None:

@@ -6,13 +6,12 @@ gave a 500 (its row gone under the session's foreign key)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from server.db import db
@@ -20,7 +19,14 @@ from server.models import RecoveryCode, SessionFamily, Token, User
 from server.services import clients, login, one_step, users, verify
 from server.services.actors import Actor
 from server.services.recovery_codes import create_recovery_codes
-from tests.accounts import PASSWORD, Accounts, audit_events, missing_service, register_client
+from tests.accounts import (
+    PASSWORD,
+    Accounts,
+    audit_events,
+    missing_service,
+    register_client,
+    until_waiting_for_a_lock,
+)
 
 
 def _elsewhere(app: Flask, action: Callable[[Session], Any]) -> None:
@@ -170,7 +176,7 @@ def test_deleting_a_user_waits_for_a_sign_in_that_holds_their_rows(
             sign_in.execute(select(held.id).where(held.user_id == user_id).with_for_update())
             deleting = threading.Thread(target=delete_alice)
             deleting.start()
-            _until_waiting_for_a_lock(sign_in_engine, deleting)
+            until_waiting_for_a_lock(sign_in_engine, deleting)
             sign_in.execute(text("SELECT 1 FROM users WHERE id = :user FOR SHARE"), {"user": user_id})
             sign_in.commit()
         deleting.join(30)
@@ -179,21 +185,3 @@ def test_deleting_a_user_waits_for_a_sign_in_that_holds_their_rows(
     assert not deleting.is_alive() and errors == []
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
-
-
-def _until_waiting_for_a_lock(engine: Engine, thread: threading.Thread) -> None:
-    """Until another backend waits for a lock (the delete, met by the sign-in's rows), asked on a connection
-    of its own: a transaction sees the activity view as it was at its first look."""
-    deadline = time.monotonic() + 30
-    with engine.connect() as observer:
-        while thread.is_alive() and time.monotonic() < deadline:
-            waiting = observer.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-            )
-            observer.rollback()
-            if waiting:
-                return
-            time.sleep(0.02)  # polling the server's view, not a wait for the delete

@@ -5,6 +5,7 @@ request are no 500."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,8 +14,22 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
-from tests.accounts import PhoneToken, audit_events, basic, bearer, login_form_credentials
+from server.db import db
+from server.services import oidc as oidc_service
+from server.services import users
+from server.services.actors import Actor
+from tests.accounts import (
+    PhoneToken,
+    audit_events,
+    basic,
+    bearer,
+    login_form_credentials,
+    missing_service,
+    until_waiting_for_a_lock,
+)
 from tests.web.browsing import LiveServer
 from tests.web.oidc_parties import REDIRECT_URI, RelyingPartyClient, register_rp, signed_in_browser
 
@@ -185,3 +200,45 @@ def test_numbers_that_are_not_ascii_digits_are_ignored_not_a_500(
             answer = alice.get(uri, params={name: value}, allow_redirects=False, timeout=TIMEOUT)
             assert answer.status_code == 302, (name, value[:8], answer.status_code)
             assert "code=" in answer.headers["Location"]
+
+
+def test_a_user_disabled_while_their_code_is_redeemed_keeps_no_session(
+    live: LiveServer, alice: requests.Session, wiki: RelyingPartyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disable lands between the token endpoint's reading of the user and its commit: it waits for the
+    commit, then revokes the family the code started. Before, it committed in between, its revocation missed
+    the family, and the tokens worked again once the user was enabled."""
+    with live.app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            missing_service("TOKENWARD_TEST_DATABASE_URL (PostgreSQL) is not set")
+        engine = create_engine(db.engine.url)
+    rt, console = live.app.extensions["tokenward"], Actor.console()
+    rp, verifier = _rp(wiki), generate_token(48)
+    code = _code(live, rp, alice, verifier)
+
+    def set_disabled(disabled: bool) -> None:
+        with Session(engine) as other:
+            users.set_disabled(other, rt, username="alice", disabled=disabled, actor=console)
+
+    real_check = oidc_service._source_session_live
+    disabling = threading.Thread(target=set_disabled, args=(True,))
+
+    def checked_then_disabled(*args: Any, **kwargs: Any) -> Any:
+        stands = real_check(*args, **kwargs)  # the user was read enabled
+        disabling.start()
+        until_waiting_for_a_lock(engine, disabling)  # it waits for this exchange, or it is done
+        return stands
+
+    monkeypatch.setattr(oidc_service, "_source_session_live", checked_then_disabled)
+    try:
+        tokens = dict(rp.fetch_token(live.url + "/oauth2/token", code=code, code_verifier=verifier))
+        disabling.join(30)
+        set_disabled(False)
+    finally:
+        engine.dispose()
+    info = requests.get(
+        live.url + "/oauth2/userinfo",
+        headers=bearer({"access_token": tokens["access_token"]}),
+        timeout=TIMEOUT,
+    )
+    assert info.status_code == 401, info.text
