@@ -359,6 +359,33 @@ def _extend_family(session: Session, rt: Runtime, *, family_id: str) -> bool:
     )
 
 
+def family_stands(session: Session, rt: Runtime, *, family_id: str) -> bool:
+    """Whether the session family is neither revoked nor expired."""
+    found = session.scalar(
+        select(SessionFamily.id).where(
+            SessionFamily.id == family_id,
+            SessionFamily.revoked_at.is_(None),
+            SessionFamily.expires_at > rt.now(),
+        )
+    )
+    return found is not None
+
+
+def replace_family(session: Session, rt: Runtime, *, family_id: str) -> bool:
+    """Ends the family a step-up replaces, if it still stands (not committed): False when a logout, a
+    revocation or its expiry ended it first (the conditional UPDATE's row count decides)."""
+    ended = session.execute(
+        update(SessionFamily)
+        .where(
+            SessionFamily.id == family_id,
+            SessionFamily.revoked_at.is_(None),
+            SessionFamily.expires_at > rt.now(),
+        )
+        .values(revoked_at=rt.now())
+    )
+    return rows_changed(ended) == 1
+
+
 def revoke_family(session: Session, rt: Runtime, *, family_id: str) -> None:
     """Every token of the family, access and refresh, stops working (not committed here)."""
     session.execute(

@@ -30,6 +30,7 @@ from server.errors import (
     ReplayedOtp,
     TokenLocked,
     TokenwardError,
+    TransactionExpired,
 )
 from server.models import Client, LoginTransaction, Token, User
 from server.services import otp
@@ -42,7 +43,7 @@ from server.services.lockout import claim_guesses, clear_locks, lock_exhausted
 from server.services.login import FACTORS
 from server.services.recovery_codes import consume_recovery_code, consume_temporary_code
 from server.services.runtime import Runtime
-from server.services.sessions import Earned, IssuedSession, issue_session, revoke_family
+from server.services.sessions import Earned, IssuedSession, family_stands, issue_session, replace_family
 from server.services.token_secrets import seal_secret
 from server.services.tokens import active_tokens
 from server.services.transactions import claim_attempt, consume_transaction
@@ -114,6 +115,10 @@ def check_transaction_answer(
         transaction = claim_attempt(session, rt, transaction_id=transaction_id)
         if transaction.client_id != (client.id if client is not None else None):
             raise InvalidClient("This transaction belongs to another client")
+        if transaction.replaces_family and not family_stands(
+            session, rt, family_id=transaction.replaces_family
+        ):
+            raise TransactionExpired()  # a step-up ends with its session; its code stays unspent
         user = session.get(User, transaction.user_id) if transaction.user_id is not None else None
         if answer_field in CODE_ANSWERS:
             earned = _check_code(
@@ -149,8 +154,10 @@ def check_transaction_answer(
         if user is not None:
             confirm_sign_in(session, user=user, client=client)
         consume_transaction(session, rt, transaction_id=transaction_id)
-        if transaction.replaces_family:
-            revoke_family(session, rt, family_id=transaction.replaces_family)
+        if transaction.replaces_family and not replace_family(
+            session, rt, family_id=transaction.replaces_family
+        ):
+            raise TransactionExpired()  # its session ended while the answer was checked
     except TokenwardError as err:
         record_verify_failure(session, rt, actor=actor, action=f"verify.{method}", user=user, error=err)
         raise
