@@ -263,13 +263,15 @@ def _userinfo() -> Any:
     try:
         if access_token is None:
             raise Unauthenticated()
-        principal = oidc.client_principal(current_session(), runtime(), access_token=access_token)
+        principal, scope = oidc.relying_party_principal(
+            current_session(), runtime(), access_token=access_token
+        )
     except (InvalidToken, Unauthenticated):
         response = jsonify({"error": "invalid_token"})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
-    return jsonify(oidc.user_claims(principal.user, "openid profile"))
+    return jsonify(oidc.user_claims(principal.user, scope))
 
 
 @operation(

@@ -285,12 +285,15 @@ def revoke_client_family(
     session.commit()
 
 
-def client_principal(session: Session, rt: Runtime, *, access_token: str) -> Principal:
-    """The holder of a relying party's access token (userinfo): a Tokenward access token of a client."""
+def relying_party_principal(session: Session, rt: Runtime, *, access_token: str) -> tuple[Principal, str]:
+    """The holder of a relying party's access token (userinfo), and the OpenID Connect scope its session
+    was granted. Another client's session (a login form's one-step verify) is refused: it was issued to an
+    application that already knows who signed in, and may read its own `/api/v1/me` only."""
     principal = authenticate_bearer(session, rt, access_token=access_token)
-    if not principal.claims.get("azp"):
+    family = session.get(SessionFamily, principal.family_id) if principal.claims.get("azp") else None
+    if family is None or family.oidc_scope is None or "openid" not in family.oidc_scope.split():
         raise InvalidToken()
-    return principal
+    return principal, family.oidc_scope
 
 
 def user_claims(user: User, scope: str) -> dict[str, Any]:

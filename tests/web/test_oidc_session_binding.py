@@ -242,3 +242,21 @@ def test_a_user_disabled_while_their_code_is_redeemed_keeps_no_session(
         timeout=TIMEOUT,
     )
     assert info.status_code == 401, info.text
+
+
+def test_userinfo_answers_a_relying_partys_session_with_the_scope_it_was_granted(
+    live: LiveServer, alice: requests.Session, phone: PhoneToken, wiki: RelyingPartyClient
+) -> None:
+    """A login form's one-step session (an application that knows who signed in already) is not a relying
+    party's: userinfo refuses it (a red-team run read the profile with it). A relying party granted `openid`
+    alone gets `sub` alone."""
+    live.accounts.clock.advance(phone.period)
+    code = phone.code(live.accounts.clock.now())
+    one_step = live.accounts.client.post("/api/v1/verify", json={"username": "alice", "otp": code})
+    assert one_step.status_code == 200, one_step.json
+    refused = requests.get(live.url + "/oauth2/userinfo", headers=bearer(one_step.json), timeout=TIMEOUT)
+    assert refused.status_code == 401 and refused.json() == {"error": "invalid_token"}
+
+    tokens = _tokens(live, _rp(wiki, scope="openid"), alice)
+    info = requests.get(live.url + "/oauth2/userinfo", headers=bearer(tokens), timeout=TIMEOUT)
+    assert info.status_code == 200 and set(info.json()) == {"sub"}, info.text
