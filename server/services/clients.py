@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -99,9 +99,16 @@ def add_client(
     client_id = secrets.token_hex(16)
     if audience is not None and not 0 < len(audience) <= 255:
         raise ValidationFailed("audience: 1 to 255 characters")
+    if audience is not None and (audience != audience.strip() or not audience.isprintable()):
+        raise ValidationFailed("audience: no surrounding spaces or control characters")
     if audience == rt.settings.jwt_audience:
         # A client's sessions would pass for Tokenward's own wherever that audience is accepted.
         raise ValidationFailed(f"audience: {audience!r} is Tokenward's own (TOKENWARD_JWT_AUDIENCE)")
+    if audience is not None and session.scalar(
+        select(Client.id).where(or_(Client.audience == audience, Client.id == audience))
+    ):
+        # Its sessions would pass for the other client's, whose policy (required level, methods) it may lack.
+        raise Conflict(f"audience: {audience!r} is another client's")
     client = Client(
         id=client_id,
         name=name,

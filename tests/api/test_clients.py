@@ -167,3 +167,29 @@ def test_a_client_that_requires_mfa_refuses_a_code_alone(app: Flask, accounts: A
     accepted = _verify(accounts.client, body, headers)
     assert accepted.status_code == 200, accepted.json
     assert accepted.json["acr"] == "mfa"
+
+
+def test_a_client_cannot_take_another_clients_audience(app: Flask, accounts: Accounts) -> None:
+    """Its sessions would pass for the other client's at that audience's resource servers, without the other
+    client's required level or methods (a red-team run registered a single-factor twin of an mfa client)."""
+    admin = accounts.admin_session()
+    first = accounts.client.post(
+        "/api/v1/admin/clients",
+        json={"name": "bank", "audience": "bank-api", "require": "mfa"},
+        headers=bearer(admin),
+    )
+    assert first.status_code == 201, first.json
+    for audience, status in (
+        ("bank-api", 409),
+        (first.json["client_id"], 409),  # a client id: the audience of a client registered without one
+        (" bank-api", 422),
+        ("bank-api\n", 422),
+    ):
+        twin = accounts.client.post(
+            "/api/v1/admin/clients", json={"name": "twin", "audience": audience}, headers=bearer(admin)
+        )
+        assert twin.status_code == status, (audience, twin.json)
+    other = accounts.client.post(
+        "/api/v1/admin/clients", json={"name": "shop", "audience": "shop-api"}, headers=bearer(admin)
+    )
+    assert other.status_code == 201, other.json
