@@ -94,6 +94,11 @@ def add_radius_client(
     shared = given or secrets.token_urlsafe(24)  # 32 characters, 192 bits
     if "webauthn" in (allow or []):
         raise ValidationFailed("allow: RADIUS carries otp and fob answers, not WebAuthn")
+    if code_only and require:
+        # Tokenward sees a code alone (the NAS checked the password): single-factor, refused by every request.
+        raise ValidationFailed(
+            "require: a code-only NAS checks the password itself; its sign-ins are single-factor"
+        )
     created = clients.add_client(
         session, rt, name=name, allow=allow or ["otp", "fob"], public=True, require=require, actor=actor
     )

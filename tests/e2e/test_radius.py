@@ -489,5 +489,9 @@ def test_client_console_lists_and_generates_secrets(console: Console) -> None:
     assert console.fails(
         "radius", "client", "add", "fw2", "--address", "10.0.0.1/8", process=True
     ).startswith("error: address")
+    # Tokenward would see a code alone from it, single-factor: every request refused (a red-team run's find).
+    assert console.fails(
+        "radius", "client", "add", "nas", "--address", "10.1.0.0/16", "--code-only", "--require", "mfa"
+    ).startswith("error: require: a code-only NAS checks the password itself")
     console.ok("radius", "client", "remove", "fw")
     assert json.loads(console.ok("radius", "client", "list", "--json")) == []
