@@ -49,7 +49,7 @@ from server.services.verify_rows import (
     TokenRow,
     UserRow,
     active_tokens,
-    client_exists,
+    client_stands,
     connection_of,
     find_user_with_tokens,
     read_client,
@@ -170,7 +170,7 @@ def _reload_client(session: Session, client: ClientRow) -> ClientRow:
     """The client as it is now: the password check ended the transaction the client was read in (the hash
     runs outside one), and a client removed meanwhile is refused as an unknown one."""
     found = read_client(connection_of(session), client_id=client.id)
-    if found is None:
+    if found is None or found.secret_hash != client.secret_hash:  # removed, or its secret rotated
         raise InvalidClient()
     return found
 
@@ -179,9 +179,9 @@ def _confirm_sign_in(connection: Connection, *, user: UserRow, client: ClientRow
     """server.services.users.confirm_sign_in on rows: the user still enabled and the client still
     registered, and so until this sign-in commits; InvalidCredentials (audited as `user_disabled`) or
     InvalidClient otherwise."""
-    if still_signs_in(connection, user_id=user.id, client_id=client.id):
+    if still_signs_in(connection, user_id=user.id, client=client):
         return
-    if not client_exists(connection, client_id=client.id):
+    if not client_stands(connection, client=client):
         raise InvalidClient()
     refused = InvalidCredentials()
     refused.audit_reason = "user_disabled"

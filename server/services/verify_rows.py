@@ -89,13 +89,17 @@ _CLIENT_COLUMNS = tuple(_CLIENTS.c[name] for name in ClientRow.__slots__)
 _USER_COLUMNS = tuple(_USERS.c[name] for name in UserRow.__slots__)
 _TOKEN_COLUMNS = tuple(_TOKENS.c[name] for name in TokenRow.__slots__)
 _CLIENT_BY_ID = select(*_CLIENT_COLUMNS).where(_CLIENTS.c.id == bindparam("client_id"))
-_CLIENT_EXISTS = select(_CLIENTS.c.id).where(_CLIENTS.c.id == bindparam("client_id"))
+# The client as it was authenticated: still registered, and its secret not rotated since.
+_SAME_CLIENT = and_(
+    _CLIENTS.c.id == bindparam("client_id"), _CLIENTS.c.secret_hash == bindparam("secret_hash")
+)
+_CLIENT_STANDS = select(_CLIENTS.c.id).where(_SAME_CLIENT)
 # Share-locked until the sign-in commits (PostgreSQL; SQLite's writers take turns anyway), as
 # server.services.users.confirm_sign_in does on the ORM path: a disable, which updates the user's row before
 # it ends their sessions, or the client's removal waits for the sign-in, then ends or refuses what it made.
 _STILL_SIGNS_IN = (
     select(_USERS.c.id)
-    .join(_CLIENTS, _CLIENTS.c.id == bindparam("client_id"))
+    .join(_CLIENTS, _SAME_CLIENT)
     .where(_USERS.c.id == bindparam("user_id"), _USERS.c.disabled.is_(False))
     .with_for_update(read=True)
 )
@@ -117,8 +121,10 @@ def read_client(connection: Connection, *, client_id: str) -> ClientRow | None:
     return None if row is None else ClientRow(*row)
 
 
-def client_exists(connection: Connection, *, client_id: str) -> bool:
-    return connection.execute(_CLIENT_EXISTS, {"client_id": client_id}).first() is not None
+def client_stands(connection: Connection, *, client: ClientRow) -> bool:
+    """Whether the client is still registered with the secret it was authenticated by."""
+    parameters = {"client_id": client.id, "secret_hash": client.secret_hash}
+    return connection.execute(_CLIENT_STANDS, parameters).first() is not None
 
 
 @cache
@@ -163,7 +169,8 @@ def active_tokens(connection: Connection, *, user_id: int, types: tuple[str, ...
     return [TokenRow(*row) for row in rows if row.type in types]
 
 
-def still_signs_in(connection: Connection, *, user_id: int, client_id: str) -> bool:
-    """Whether the user is still enabled and the client still registered (share-locked on PostgreSQL)."""
-    found = connection.execute(_STILL_SIGNS_IN, {"user_id": user_id, "client_id": client_id}).first()
-    return found is not None
+def still_signs_in(connection: Connection, *, user_id: int, client: ClientRow) -> bool:
+    """Whether the user is still enabled and the client still registered with the secret it was
+    authenticated by (share-locked on PostgreSQL: a rotation waits for the sign-in)."""
+    parameters = {"user_id": user_id, "client_id": client.id, "secret_hash": client.secret_hash}
+    return connection.execute(_STILL_SIGNS_IN, parameters).first() is not None

@@ -105,3 +105,29 @@ def test_a_client_removed_while_the_password_is_checked_is_refused(
     )
     assert (answer.status_code, answer.json["code"]) == (401, "invalid_client"), answer.json
     assert _token(app, phone.token_id)["counter"] == counter
+
+
+def test_a_client_whose_secret_is_rotated_while_the_password_is_checked_is_refused(
+    app: Flask, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request authenticated by the old secret, still running when the rotation returned, gets no session
+    (a red-team run saw one commit 130 ms after `rotate-secret`)."""
+    phone = accounts.user_with_phone("alice", type="hotp")
+    _, headers = register_client(app, "shop")
+    real_check = one_step.authenticate_password
+    rt = app.extensions["tokenward"]
+
+    def check_then_rotate(session: Any, *args: Any, **kwargs: Any) -> Any:
+        user = real_check(session, *args, **kwargs)
+        clients.rotate_secret(session, rt, name="shop", actor=Actor.console())  # commits
+        return user
+
+    monkeypatch.setattr(one_step, "authenticate_password", check_then_rotate)
+    counter = _token(app, phone.token_id)["counter"]
+    answer = accounts.client.post(
+        "/api/v1/verify",
+        json={"username": "alice", "otp": phone.code(0), "password": PASSWORD},
+        headers=headers,
+    )
+    assert (answer.status_code, answer.json["code"]) == (401, "invalid_client"), answer.json
+    assert _token(app, phone.token_id)["counter"] == counter
