@@ -5,7 +5,8 @@ database, shared by every worker of a node and, on PostgreSQL, by every node (fi
 server.services.ratelimit_storage); `redis://…` shares the counts between nodes (moving windows); `memory://`
 counts per process. The per-user bucket is keyed by the user and the client IP, and shared by login and
 verify (switching endpoints gains nothing): a flood from one address does not lock the user out elsewhere,
-while the per-IP limit still bounds each address. A transaction's answer counts against its user.
+while the per-IP limit still bounds each address, but a registered client's (see _registered_client_calls).
+A transaction's answer counts against its user.
 Refusals are counted in the metrics and audited in aggregate (server.services.ratelimit_audit).
 """
 
@@ -18,10 +19,10 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 
-from server.db import current_session
+from server.db import begin_reads, current_session
 from server.errors import TokenwardError
 from server.http import metrics
-from server.http.auth import authenticate_request
+from server.http.auth import authenticate_client, authenticate_request
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.http.contract import OPERATIONS
 from server.http.outages import DATABASE_FAILURES, RATE_LIMIT_STORE_FAILURES
@@ -89,6 +90,25 @@ def _session_user() -> str | None:
     return username
 
 
+def _registered_client_calls() -> bool:
+    """A registered client's call (valid HTTP Basic credentials, looked at once per request): its address is
+    the application's server, which speaks for all of its users as a NAS does, so the per-address limit
+    would let anyone who can submit that application's login form shut all of them out. The per-user limit
+    still holds; wrong credentials count against the address."""
+    state = _request_state()
+    if "registered_client" not in state:
+        session = current_session()
+        begin_reads(session)  # on SQLite, without the write lock (the counters' connection needs it)
+        try:
+            state["registered_client"] = authenticate_client(required=False) is not None
+        except TokenwardError:
+            state["registered_client"] = False
+        finally:
+            session.rollback()
+    registered: bool = state["registered_client"]
+    return registered
+
+
 def _user_key() -> str:
     return f"user:{_limited_user() or ''}|ip:{client_ip()}"
 
@@ -142,7 +162,9 @@ def install_rate_limits(app: Flask, rt: Runtime) -> Limiter:
         key_prefix="tokenward",
         on_breach=_refused,
     )
-    per_ip = limiter.shared_limit(";".join(limits.per_ip), scope=IP_SCOPE, key_func=_ip_key)
+    per_ip = limiter.shared_limit(
+        ";".join(limits.per_ip), scope=IP_SCOPE, key_func=_ip_key, exempt_when=_registered_client_calls
+    )
     per_user = limiter.shared_limit(
         ";".join(limits.per_user),
         scope=USER_SCOPE,

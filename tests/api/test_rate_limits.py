@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from server.app import create_app
@@ -21,7 +22,7 @@ from server.http.contract import OPERATIONS
 from server.http.ratelimits import limited_endpoints
 from server.models import AuditEvent
 from server.services.ratelimit_storage import DatabaseStorage
-from tests.accounts import PASSWORD, Accounts, LoginFormClient, bearer, dispose_app, missing_service
+from tests.accounts import PASSWORD, Accounts, LoginFormClient, basic, bearer, dispose_app, missing_service
 
 
 def _app(settings: Settings, clock: FrozenClock, limits: str, storage: str = "memory://") -> Flask:
@@ -49,6 +50,11 @@ def limited(settings: Settings, clock: FrozenClock) -> Iterator[list[Flask]]:
         dispose_app(app)
 
 
+def _login(client: FlaskClient, username: str, **options: Any) -> Any:
+    """A password sign-in by nobody's client: limited per address and per user."""
+    return client.post("/api/v1/login", json={"username": username, "password": "not it at all"}, **options)
+
+
 def _from(address: str) -> dict[str, Any]:
     return {"environ_base": {"REMOTE_ADDR": address}}
 
@@ -74,13 +80,9 @@ def test_per_ip_limit(settings: Settings, clock: FrozenClock, limited: list[Flas
     app = _app(settings, clock, "ip=4/minute")
     limited.append(app)
     client = app.test_client()
-    statuses = [
-        client.post("/api/v1/verify", json={"username": f"user{i}", "otp": "1"}).status_code for i in range(6)
-    ]
+    statuses = [_login(client, f"user{i}").status_code for i in range(6)]
     assert statuses[:4] != [429] * 4 and statuses[4:] == [429, 429]
-    other_ip = client.post(
-        "/api/v1/verify", json={"username": "x", "otp": "1"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
-    )
+    other_ip = _login(client, "x", environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert other_ip.status_code != 429
 
 
@@ -186,12 +188,7 @@ def test_the_per_ip_limit_still_holds_for_every_user(
     app = _app(settings, clock, "ip=4/minute user=100/minute", storage="database://")
     limited.append(app)
     client = app.test_client()
-    statuses = [
-        client.post(
-            "/api/v1/verify", json={"username": f"u{i}", "otp": "1"}, **_from("203.0.113.9")
-        ).status_code
-        for i in range(6)
-    ]
+    statuses = [_login(client, f"u{i}", **_from("203.0.113.9")).status_code for i in range(6)]
     assert statuses == [401, 401, 401, 401, 429, 429]
 
 
@@ -228,9 +225,9 @@ def _refusal_events(app: Flask) -> list[tuple[str, str, str]]:
     return events
 
 
-def _refusals_in_metrics(client: Any, limit: str) -> float:
+def _refusals_in_metrics(client: Any, limit: str, endpoint: str = "sessions.verify") -> float:
     text = client.get("/metrics").get_data(as_text=True)
-    prefix = f'tokenward_ratelimit_refused_total{{endpoint="sessions.verify",limit="{limit}"}} '
+    prefix = f'tokenward_ratelimit_refused_total{{endpoint="{endpoint}",limit="{limit}"}} '
     return sum(float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix))
 
 
@@ -240,17 +237,17 @@ def test_refusals_are_counted_and_audited_once_per_key_and_window(
     app = _app(settings, clock, "ip=6/minute user=2/minute", storage="database://")
     limited.append(app)
     client = app.test_client()
-    before = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip")
+    before = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip", "sessions.login_password")
     for _ in range(5):  # 2 answered, 3 refused by the per-user limit (the per-IP one is not reached)
         client.post("/api/v1/verify", json={"username": "ghost", "otp": "1"}, **_from("203.0.113.7"))
     for index in range(9):  # 6 answered, 3 refused by the per-IP limit (one try per user)
-        client.post("/api/v1/verify", json={"username": f"user{index}", "otp": "1"}, **_from("203.0.113.8"))
+        _login(client, f"user{index}", **_from("203.0.113.8"))
 
     assert sorted(_refusal_events(app)) == [
         ("ip 203.0.113.8: 3 refused", "rate_limited", "203.0.113.8"),
         ("user (unknown) from 203.0.113.7: 3 refused", "rate_limited", "203.0.113.7"),
     ]
-    after = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip")
+    after = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip", "sessions.login_password")
     assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
 
 
@@ -328,15 +325,40 @@ def test_the_headers_describe_the_limit_that_refuses_first(
     app = _app(settings, clock, "ip=10/minute ip=100/hour user=3/minute")
     limited.append(app)
     client = app.test_client()
-    first = client.post("/api/v1/verify", json={"username": "alice", "otp": "123456"})
+    first = _login(client, "alice")
     assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")
-    other = client.post("/api/v1/verify", json={"username": "bob", "otp": "123456"})
+    other = _login(client, "bob")
     assert (other.headers["X-RateLimit-Limit"], other.headers["X-RateLimit-Remaining"]) == ("3", "2")
     for index in range(7):
-        client.post("/api/v1/verify", json={"username": f"user{index}", "otp": "123456"})
+        _login(client, f"user{index}")
     # Nine answers from this address: one left per minute (the hour has 91), for a new name as well.
-    fresh = client.post("/api/v1/verify", json={"username": "carol", "otp": "123456"})
+    fresh = _login(client, "carol")
     assert (fresh.headers["X-RateLimit-Limit"], fresh.headers["X-RateLimit-Remaining"]) == ("10", "0")
-    refused = client.post("/api/v1/verify", json={"username": "dave", "otp": "123456"})
+    refused = _login(client, "dave")
     assert refused.status_code == 429 and refused.headers["X-RateLimit-Remaining"] == "0"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_a_registered_clients_calls_are_limited_per_user_not_per_address(
+    settings: Settings, clock: FrozenClock, limited: list[Flask]
+) -> None:
+    """The client's address is its application's server, which speaks for all of its users: a red-team run
+    shut every user of an application out by submitting its login form 60 times with made-up names. Wrong
+    client credentials still count against the address."""
+    app = _app(settings, clock, "ip=4/minute user=2/minute")
+    limited.append(app)
+    client = app.test_client()  # as the application's login form: its client credentials on every call
+    statuses = [
+        client.post("/api/v1/verify", json={"username": f"user{i}", "otp": "1"}).status_code for i in range(8)
+    ]
+    assert statuses == [401] * 8
+    per_user = [
+        client.post("/api/v1/verify", json={"username": "alice", "otp": "1"}).status_code for _ in range(3)
+    ]
+    assert per_user == [401, 401, 429]
+    wrong = basic("not-a-client", "nor its secret")
+    guesses = [
+        client.post("/api/v1/verify", json={"username": f"guess{i}", "otp": "1"}, headers=wrong).status_code
+        for i in range(6)
+    ]
+    assert guesses == [401] * 4 + [429] * 2
