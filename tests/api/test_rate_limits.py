@@ -237,7 +237,10 @@ def test_refusals_are_counted_and_audited_once_per_key_and_window(
     app = _app(settings, clock, "ip=6/minute user=2/minute", storage="database://")
     limited.append(app)
     client = app.test_client()
-    before = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip", "sessions.login_password")
+    before = (
+        _refusals_in_metrics(client, "user"),
+        _refusals_in_metrics(client, "ip", "sessions.login_password"),
+    )
     for _ in range(5):  # 2 answered, 3 refused by the per-user limit (the per-IP one is not reached)
         client.post("/api/v1/verify", json={"username": "ghost", "otp": "1"}, **_from("203.0.113.7"))
     for index in range(9):  # 6 answered, 3 refused by the per-IP limit (one try per user)
@@ -247,7 +250,10 @@ def test_refusals_are_counted_and_audited_once_per_key_and_window(
         ("ip 203.0.113.8: 3 refused", "rate_limited", "203.0.113.8"),
         ("user (unknown) from 203.0.113.7: 3 refused", "rate_limited", "203.0.113.7"),
     ]
-    after = _refusals_in_metrics(client, "user"), _refusals_in_metrics(client, "ip", "sessions.login_password")
+    after = (
+        _refusals_in_metrics(client, "user"),
+        _refusals_in_metrics(client, "ip", "sessions.login_password"),
+    )
     assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
 
 
