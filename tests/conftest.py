@@ -27,6 +27,7 @@ from server.config import RateLimits, Settings
 from server.db import Base, db
 from server.migrations import upgrade_schema
 from server.services.runtime import Runtime
+from tests import type_check
 from tests.accounts import Accounts, LoginFormClient, dispose_app, with_search_path
 from tests.e2e.serve_process import CHEAP_PASSWORD_HASHING
 
@@ -40,6 +41,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run the fob driver tests against this serial port (a bench fob) instead of the emulator",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A whole-suite run (no file, test or -k/-m chosen) starts mypy at once, beside the tests."""
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    chosen = config.option.keyword or config.option.markexpr or config.option.collectonly
+    if whole_suite and not chosen:
+        type_check.start()
 
 
 def _unusable_database(err: Exception) -> NoReturn:
