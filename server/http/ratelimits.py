@@ -22,7 +22,7 @@ from flask_limiter import Limiter, RequestLimit
 from server.db import begin_reads, current_session
 from server.errors import TokenwardError
 from server.http import metrics
-from server.http.auth import authenticate_client, authenticate_request
+from server.http.auth import authenticate_client, authenticate_request, basic_credentials
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.http.contract import OPERATIONS
 from server.http.outages import DATABASE_FAILURES, RATE_LIMIT_STORE_FAILURES
@@ -97,16 +97,23 @@ def _registered_client_calls() -> bool:
     still holds; wrong credentials count against the address."""
     state = _request_state()
     if "registered_client" not in state:
+        state["registered_client"] = _authenticates_as_a_client()
+    registered: bool = state["registered_client"]
+    return registered
+
+
+def _authenticates_as_a_client() -> bool:
+    try:
+        if basic_credentials() is None:
+            return False  # no credentials: nothing to look up
         session = current_session()
         begin_reads(session)  # on SQLite, without the write lock (the counters' connection needs it)
         try:
-            state["registered_client"] = authenticate_client(required=False) is not None
-        except TokenwardError:
-            state["registered_client"] = False
+            return authenticate_client(required=False) is not None
         finally:
             session.rollback()
-    registered: bool = state["registered_client"]
-    return registered
+    except TokenwardError:
+        return False
 
 
 def _user_key() -> str:
