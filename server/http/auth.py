@@ -19,7 +19,7 @@ from flask import request
 from server.config import Settings
 from server.db import current_session
 from server.errors import Forbidden, InvalidClient, Unauthenticated
-from server.http.context import runtime, set_principal
+from server.http.context import _request_state, runtime, set_principal
 from server.services import clients
 from server.services.assurance import Access, check_access
 from server.services.clients import Client, ClientRow
@@ -148,8 +148,15 @@ def authenticate_client(*, required: bool) -> Client | None:
 
 def authenticate_login_form() -> ClientRow:
     """`authenticate_client(required=True)` for the one-step verify, whose hot path reads the client as a
-    plain row (server.services.one_step)."""
-    credentials = basic_credentials()
-    if credentials is None:
-        raise InvalidClient(NEEDS_CLIENT)
-    return clients.authenticate_client_row(current_session(), client_id=credentials[0], secret=credentials[1])
+    plain row (server.services.one_step). Once per request: the rate limiter may have asked first
+    (server.http.ratelimits); the sign-in confirms the row before it commits."""
+    state = _request_state()
+    if "login_form_client" not in state:
+        credentials = basic_credentials()
+        if credentials is None:
+            raise InvalidClient(NEEDS_CLIENT)
+        state["login_form_client"] = clients.authenticate_client_row(
+            current_session(), client_id=credentials[0], secret=credentials[1]
+        )
+    client: ClientRow = state["login_form_client"]
+    return client

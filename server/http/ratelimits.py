@@ -22,7 +22,7 @@ from flask_limiter import Limiter, RequestLimit
 from server.db import begin_reads, current_session
 from server.errors import TokenwardError
 from server.http import metrics
-from server.http.auth import authenticate_client, authenticate_request, basic_credentials
+from server.http.auth import authenticate_login_form, authenticate_request, basic_credentials
 from server.http.context import _request_state, actor, client_ip, json_body, runtime
 from server.http.contract import OPERATIONS
 from server.http.outages import DATABASE_FAILURES, RATE_LIMIT_STORE_FAILURES
@@ -109,7 +109,8 @@ def _authenticates_as_a_client() -> bool:
         session = current_session()
         begin_reads(session)  # on SQLite, without the write lock (the counters' connection needs it)
         try:
-            return authenticate_client(required=False) is not None
+            authenticate_login_form()  # the view's own check, kept for it
+            return True
         finally:
             session.rollback()
     except TokenwardError:
