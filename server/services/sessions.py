@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import jwt
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.db import rows_changed
@@ -359,29 +359,23 @@ def _extend_family(session: Session, rt: Runtime, *, family_id: str) -> bool:
     )
 
 
+def _standing(family_id: str, now: float) -> ColumnElement[bool]:
+    """The family, unless revoked or expired."""
+    return and_(
+        SessionFamily.id == family_id, SessionFamily.revoked_at.is_(None), SessionFamily.expires_at > now
+    )
+
+
 def family_stands(session: Session, rt: Runtime, *, family_id: str) -> bool:
     """Whether the session family is neither revoked nor expired."""
-    found = session.scalar(
-        select(SessionFamily.id).where(
-            SessionFamily.id == family_id,
-            SessionFamily.revoked_at.is_(None),
-            SessionFamily.expires_at > rt.now(),
-        )
-    )
-    return found is not None
+    return session.scalar(select(SessionFamily.id).where(_standing(family_id, rt.now()))) is not None
 
 
 def replace_family(session: Session, rt: Runtime, *, family_id: str) -> bool:
     """Ends the family a step-up replaces, if it still stands (not committed): False when a logout, a
     revocation or its expiry ended it first (the conditional UPDATE's row count decides)."""
     ended = session.execute(
-        update(SessionFamily)
-        .where(
-            SessionFamily.id == family_id,
-            SessionFamily.revoked_at.is_(None),
-            SessionFamily.expires_at > rt.now(),
-        )
-        .values(revoked_at=rt.now())
+        update(SessionFamily).where(_standing(family_id, rt.now())).values(revoked_at=rt.now())
     )
     return rows_changed(ended) == 1
 
