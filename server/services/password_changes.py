@@ -10,8 +10,7 @@ from server.models import User
 from server.services.audit import Actor, record_event, record_failure
 from server.services.passwords import MAX_PASSWORD_LENGTH, hash_password, password_matches
 from server.services.runtime import Runtime
-from server.services.sessions import revoke_user_sessions
-from server.services.transactions import end_sign_ins_under_way
+from server.services.sessions import end_user_access
 from server.services.users import check_password_policy, get_user
 
 LOCAL_SOURCE = "local"
@@ -52,8 +51,7 @@ def change_own_password(
         )
         raise InvalidCredentials("The current password is not right")
     user.password_hash = hash_password(new_password)
-    end_sign_ins_under_way(session, rt, user_id=user.id)
-    revoke_user_sessions(session, rt, user_id=user.id, keep_family_id=keep_family_id)
+    end_user_access(session, rt, user_id=user.id, keep_family_id=keep_family_id)
     record_event(
         session,
         actor=actor,
@@ -72,8 +70,7 @@ def reset_password(session: Session, rt: Runtime, *, username: str, new_password
     _local_only(user)
     check_password_policy(new_password)
     user.password_hash = hash_password(new_password)
-    end_sign_ins_under_way(session, rt, user_id=user.id)
-    revoke_user_sessions(session, rt, user_id=user.id)
+    end_user_access(session, rt, user_id=user.id)
     record_event(
         session, actor=actor, action="user.password.reset", result="success", now=rt.now(), target=username
     )

@@ -26,6 +26,7 @@ from server.services.audit import Actor, record_event, record_failure
 from server.services.directory_standing import confirm_directory_standing
 from server.services.keys import ALGORITHM
 from server.services.runtime import Runtime
+from server.services.transactions import end_sign_ins_under_way
 
 if TYPE_CHECKING:
     from server.services.verify_rows import ClientRow, UserRow
@@ -387,6 +388,15 @@ def revoke_family(session: Session, rt: Runtime, *, family_id: str) -> None:
         .where(SessionFamily.id == family_id, SessionFamily.revoked_at.is_(None))
         .values(revoked_at=rt.now())
     )
+
+
+def end_user_access(
+    session: Session, rt: Runtime, *, user_id: int, keep_family_id: str | None = None
+) -> None:
+    """Every session of the user (all but `keep_family_id`) and every sign-in under way ends (not committed):
+    the user was disabled, or the password their sign-ins proved is no longer theirs."""
+    end_sign_ins_under_way(session, rt, user_id=user_id)
+    revoke_user_sessions(session, rt, user_id=user_id, keep_family_id=keep_family_id)
 
 
 def revoke_user_sessions(

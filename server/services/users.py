@@ -32,9 +32,8 @@ from server.services.passwords import (
     password_matches,
 )
 from server.services.runtime import Runtime
-from server.services.sessions import revoke_user_sessions
+from server.services.sessions import end_user_access
 from server.services.tokens import ACTIVE_TOKEN_ORDER
-from server.services.transactions import end_sign_ins_under_way
 from server.token_kinds import TokenState
 
 log = logging.getLogger(__name__)
@@ -312,8 +311,7 @@ def set_disabled(session: Session, rt: Runtime, *, username: str, disabled: bool
             session.rollback()
             raise Conflict(LAST_ADMINISTRATOR)
         session.expire(user, ["disabled"])
-        end_sign_ins_under_way(session, rt, user_id=user.id)
-        revoke_user_sessions(session, rt, user_id=user.id)
+        end_user_access(session, rt, user_id=user.id)
     else:
         user.disabled = False
     action = "user.disable" if disabled else "user.enable"
