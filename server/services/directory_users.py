@@ -18,7 +18,7 @@ from server.errors import Conflict
 from server.models import User
 from server.services.audit import Actor, record_event
 from server.services.runtime import Runtime
-from server.services.sessions import revoke_user_sessions
+from server.services.sessions import end_user_access
 from server.services.users import admit_directory_user
 
 
@@ -74,7 +74,7 @@ def _disable(session: Session, rt: Runtime, *, user: User, actor: Actor) -> bool
     if user.disabled:
         return False
     user.disabled = True
-    revoke_user_sessions(session, rt, user_id=user.id)
+    end_user_access(session, rt, user_id=user.id)
     record_event(
         session,
         actor=actor,
