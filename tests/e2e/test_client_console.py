@@ -3,6 +3,7 @@ against a real `tokenward serve` on the same database."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -10,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.accounts import everything_stored
 from tests.e2e.cluster import Cluster, post, running_cluster
+from tests.e2e.console_runner import run_console
 from tests.e2e.serve_process import PASSWORD, add_user, bearer, enroll_token
 
 pytestmark = pytest.mark.slow
@@ -90,3 +93,22 @@ def test_a_temporary_code_from_the_console_replaces_a_lost_token_over_http(node:
     pending = post(server.url("/api/v1/tokens"), {"type": "totp"}, headers=bearer(session.json()))
     assert pending.status_code == 201, pending.text
     assert sign_in(code).status_code == 401  # single use
+
+
+def test_a_client_secret_is_printed_once_on_standard_output_and_nowhere_else(node: Cluster) -> None:
+    """`client add` and `client rotate-secret`, run as the program an admin starts: the secret is on stdout
+    that once, never on stderr (the log), in the stored rows (a salted HMAC only), the audit log or the
+    server's log."""
+    added = run_console(("client", "add", "vault", "--json"), env=node.env, process=True)
+    assert added.returncode == 0, added.stderr
+    first = json.loads(added.stdout)["client_secret"]
+    rotated = run_console(("client", "rotate-secret", "vault"), env=node.env, process=True)
+    assert rotated.returncode == 0, rotated.stderr
+    shown = re.search(r"client_secret: (\S+)", rotated.stdout)
+    assert shown is not None and shown.group(1) != first, rotated.stdout
+    stored = everything_stored(node.env["TOKENWARD_DATABASE_URL"])
+    for secret in (first, shown.group(1)):
+        assert secret not in added.stderr + rotated.stderr
+        assert secret not in stored and secret not in node.logs()
+        assert secret not in node.console("client", "list")
+    node.console("client", "remove", "vault")

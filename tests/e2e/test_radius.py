@@ -27,7 +27,7 @@ from typing import Any
 import pyotp
 import pytest
 import requests
-from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy import create_engine, text
 
 from server.config import Settings
 from server.migrations import upgrade_schema
@@ -36,6 +36,7 @@ from server.services.audit import Actor
 from server.services.radius_clients import add_radius_client
 from server.services.seed_import import import_seed_file
 from server.services.users import create_user
+from tests.accounts import everything_stored
 from tests.e2e.conftest import Console
 from tests.e2e.serve_process import TOKENWARD
 from tests.e2e.test_fob_console import emulate  # noqa: F401 (a fixture)
@@ -461,20 +462,6 @@ def test_pam_login_as_sshd_does_it_answers_the_challenge_prompt(
     assert refused.returncode != 0, refused.stdout + refused.stderr
 
 
-def _everything_stored(console: Console) -> str:
-    """Every row of every table of the test's database, as text."""
-    engine = create_engine(console.database_url)
-    try:
-        with engine.connect() as connection:
-            tables = MetaData()
-            tables.reflect(connection)
-            return "\n".join(
-                repr(row) for table in tables.sorted_tables for row in connection.execute(select(table))
-            )
-    finally:
-        engine.dispose()
-
-
 def test_client_console_lists_and_generates_secrets(console: Console) -> None:
     # process=True: as the program a user starts, the family's other commands in process (console_runner.py)
     added = console.run("radius", "client", "add", "fw", "--address", "10.0.0.0/8", "--json", process=True)
@@ -485,13 +472,20 @@ def test_client_console_lists_and_generates_secrets(console: Console) -> None:
     assert [(view["name"], view["address"]) for view in listed] == [("fw", "10.0.0.0/8")]
     assert "secret" not in listed[0]
     assert created["secret"] not in console.ok("radius", "client", "list")
-    assert created["secret"] not in _everything_stored(console)  # sealed in its row, in no audit event
+    assert created["secret"] not in everything_stored(console.database_url)  # sealed, in no audit event
     assert console.fails(
         "radius", "client", "add", "fw2", "--address", "10.0.0.1/8", process=True
     ).startswith("error: address")
+    typed = SECRET + "-typed-" + uuid.uuid4().hex  # --secret-stdin: the admin's own, never printed back
+    given = console.run(
+        "radius", "client", "add", "vpn2", "--address", "10.2.0.0/16", "--secret-stdin", stdin=typed + "\n"
+    )
+    assert given.returncode == 0, given.stderr
+    assert typed not in given.stdout + given.stderr and typed not in everything_stored(console.database_url)
     # Tokenward would see a code alone from it, single-factor: every request refused (a red-team run's find).
     assert console.fails(
         "radius", "client", "add", "nas", "--address", "10.1.0.0/16", "--code-only", "--require", "mfa"
     ).startswith("error: require: a code-only NAS checks the password itself")
     console.ok("radius", "client", "remove", "fw")
+    console.ok("radius", "client", "remove", "vpn2")
     assert json.loads(console.ok("radius", "client", "list", "--json")) == []
