@@ -19,8 +19,9 @@ ROOT = Path(__file__).parents[1]
 CHECKED = ["server", "devices", "provisioning"]
 RESULT_DIR = "TOKENWARD_TEST_TYPE_CHECK_DIR"
 # Writes mypy's output, then its exit status: the status file appears once mypy has ended.
-_RECORD = 'out="$1"; shift; "$@" > "$out/output" 2>&1; echo $? > "$out/status.tmp"; ' + (
-    'mv "$out/status.tmp" "$out/status"'
+_RECORD = (
+    'out="$1"; shift; "$@" > "$out/output" 2>&1; '
+    'echo $? > "$out/status.tmp"; mv "$out/status.tmp" "$out/status"'
 )
 
 
